@@ -1,0 +1,32 @@
+"""hpml_helpers: the small, tested helper package behind the HPML-CNN workshop notebooks.
+
+Importing it is cheap: TensorFlow, Keras and MXNet are imported only by the functions that need them,
+so a 2 GB Binder session is not spent before the first cell does any work. Importing it also makes
+``import mxnet`` work with the kit's numpy (see ``backends.install_mxnet_numpy_shim``).
+
+Modules, one concern each:
+    backends     Intel/NVIDIA detection and selection, thread knobs, versions, the MXNet numpy shim
+    data         the shipped MNIST subset, full Keras datasets when available, digits, sample images
+    bench        timers and the GEMM peak of this machine
+    distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
+    exercises    check functions for the notebooks' exercises
+    notebook_runner  executes notebooks (smoke or full mode) and records time and memory
+"""
+import os
+
+# TensorFlow prints a page of C++ INFO lines on import; keep warnings and errors only.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
+
+__all__ = ["backends", "bench", "data", "distributed", "exercises", "notebook_runner"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """Import submodules on first use, so ``hpml_helpers.data`` works without an explicit import."""
+    if name in __all__:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'hpml_helpers' has no attribute {name!r}")

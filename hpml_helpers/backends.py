@@ -1,0 +1,336 @@
+"""Which hardware and which framework builds this machine has, and which one the notebooks use.
+
+- ``report()``: one line (and a dict) with Python, CPU, TensorFlow/oneDNN, Keras, MXNet/MKLDNN and
+  Horovod's build; every notebook prints it in its setup cell.
+- ``use("auto" | "intel" | "nvidia", threads=None)``: select the device for TensorFlow and MXNet.
+  "intel" is the CPU path through oneDNN (Intel's library; it runs on any x86-64 CPU, AMD included),
+  "nvidia" the CUDA path; "auto" takes NVIDIA when a GPU and a CUDA build are present.
+- ``install_mxnet_numpy_shim()``: the one place where the kit patches numpy for MXNet (see below).
+
+Used by every notebook (setup cell) and by the worker scripts.
+"""
+import dataclasses
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+DEVICE_CHOICES = ("auto", "intel", "nvidia")
+
+
+# ---------------------------------------------------------------------------------------------
+# The MXNet numpy shim.
+# MXNet 1.9.1 (the last release; the project is retired) uses ``np.bool`` at import time. numpy
+# deprecated that alias in 1.20 and removed it in 1.24, so ``import mxnet`` fails with numpy 1.26,
+# which TensorFlow 2.21 needs. ``np.bool`` meant the builtin ``bool``, so restoring the alias is
+# exact. Rather than importing numpy on every interpreter start, a meta-path hook restores it just
+# before ``mxnet`` is imported. The kit's install writes a .pth file that calls this function, so
+# Horovod's build, ``horovodrun --check-build`` and worker processes get it too.
+# ---------------------------------------------------------------------------------------------
+class _MXNetNumpyShim:
+    """Import hook: restores ``numpy.bool`` the moment ``mxnet`` is about to be imported."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "mxnet":
+            _restore_numpy_bool()
+        return None  # the regular finders do the actual import
+
+
+def _restore_numpy_bool():
+    import numpy
+
+    if "bool" not in vars(numpy):
+        numpy.bool = bool
+
+
+def install_mxnet_numpy_shim():
+    """Make ``import mxnet`` work with numpy >= 1.24 (idempotent)."""
+    if "numpy" in sys.modules:
+        _restore_numpy_bool()
+    if not any(isinstance(finder, _MXNetNumpyShim) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _MXNetNumpyShim())
+
+
+install_mxnet_numpy_shim()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardware and build detection
+# ---------------------------------------------------------------------------------------------
+def cpu_info():
+    """CPU model name, physical cores, logical CPUs and the CPUs this process may use."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import psutil
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "model": model,
+        "physical_cores": psutil.cpu_count(logical=False) or os.cpu_count(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def nvidia_gpus():
+    """Names of the NVIDIA GPUs that ``nvidia-smi`` lists (empty when there is none or no driver)."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def tensorflow_info():
+    """TensorFlow version, whether oneDNN is on, CUDA build, visible GPUs, thread settings."""
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        return {"installed": False, "error": str(error)}
+    from tensorflow.python.util import _pywrap_util_port
+
+    # oneDNN is built into TF's x86 wheels and on by default; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+    onednn = bool(_pywrap_util_port.IsMklEnabled()) and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
+    return {
+        "installed": True,
+        "version": tf.__version__,
+        "onednn": onednn,
+        "cuda_build": bool(tf.test.is_built_with_cuda()),
+        "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def keras_info():
+    """Keras version and the backend it runs on."""
+    try:
+        import keras
+    except ImportError as error:
+        return {"installed": False, "error": str(error)}
+    return {"installed": True, "version": keras.__version__, "backend": keras.backend.backend()}
+
+
+def mxnet_info():
+    """MXNet version, its MKLDNN/CUDA/distributed-kvstore features, and its contexts."""
+    try:
+        import mxnet as mx
+    except ImportError as error:
+        return {"installed": False, "error": str(error)}
+    features = mx.runtime.Features()
+    cuda = features.is_enabled("CUDA")
+    num_gpus = mx.context.num_gpus() if cuda else 0
+    return {
+        "installed": True,
+        "version": mx.__version__,
+        "mkldnn": features.is_enabled("MKLDNN"),
+        "cuda": cuda,
+        "dist_kvstore": features.is_enabled("DIST_KVSTORE"),
+        "contexts": ["cpu(0)"] + [f"gpu({i})" for i in range(num_gpus)],
+    }
+
+
+def horovodrun_path(venv=None):
+    """Path of ``horovodrun`` in the given virtual environment (default: this interpreter's)."""
+    bin_dir = os.path.join(venv, "bin") if venv else os.path.dirname(sys.executable)
+    return os.path.join(bin_dir, "horovodrun")
+
+
+def parse_check_build(text):
+    """Parse ``horovodrun --check-build`` output into {section: [enabled names]}."""
+    sections, current = {}, None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Horovod v"):
+            sections["version"] = stripped.split()[1].lstrip("v").rstrip(":")
+        elif stripped.endswith(":") and not stripped.startswith("["):
+            current = stripped[:-1].replace("Available ", "").lower().replace(" ", "_")
+            sections[current] = []
+        elif stripped.startswith("[X]") and current:
+            sections[current].append(stripped[3:].strip())
+    return sections
+
+
+_EXTENSION_DIRS = {"TensorFlow": "tensorflow", "PyTorch": "torch", "MXNet": "mxnet"}
+
+
+def frameworks_with_extension(horovodrun, listed):
+    """Keep the frameworks whose compiled Horovod extension exists.
+
+    ``--check-build`` only tries to import ``horovod.<framework>``; ``horovod.torch`` imports even
+    when Horovod was built without PyTorch, so it would list PyTorch wrongly. The compiled
+    ``mpi_lib*.so`` beside the package is the real sign of a framework build.
+    """
+    import glob
+
+    venv = os.path.dirname(os.path.dirname(horovodrun))
+    built = []
+    for name in listed:
+        pattern = os.path.join(venv, "lib", "python3*", "site-packages", "horovod",
+                               _EXTENSION_DIRS.get(name, name.lower()), "mpi_lib*.so")
+        if glob.glob(pattern):
+            built.append(name)
+    return built
+
+
+def horovod_info(venv=None):
+    """Horovod's build as ``horovodrun --check-build`` reports it: frameworks, controllers, tensor ops."""
+    path = horovodrun_path(venv)
+    if not os.path.exists(path):
+        return {"installed": False, "error": f"{path} not found (run `make lab` or `make test` to build it)"}
+    try:
+        out = subprocess.run([path, "--check-build"], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return {"installed": False, "error": "horovodrun --check-build did not answer within 120 s"}
+    if out.returncode != 0:
+        return {"installed": False, "error": (out.stderr or out.stdout).strip()[-500:]}
+    parsed = parse_check_build(out.stdout)
+    return {
+        "installed": True,
+        "version": parsed.get("version"),
+        "frameworks": frameworks_with_extension(path, parsed.get("frameworks", [])),
+        "controllers": parsed.get("controllers", []),
+        "tensor_operations": parsed.get("tensor_operations", []),
+    }
+
+
+def _on_off(flag):
+    return "on" if flag else "off"
+
+
+def _summary_line(info):
+    """The one-line form of ``report()``'s dict."""
+    cpu, tf, ks, mx, hvd = info["cpu"], info["tensorflow"], info["keras"], info["mxnet"], info["horovod"]
+    parts = [f"Python {info['python']}",
+             f"CPU {cpu['model']} ({cpu['physical_cores']} cores, {cpu['usable_cpus']} threads usable)"]
+    parts.append(f"TensorFlow {tf['version']} oneDNN {_on_off(tf['onednn'])}, GPUs {len(tf['gpus'])}"
+                 if tf["installed"] else "TensorFlow not installed")
+    parts.append(f"Keras {ks['version']} ({ks['backend']})" if ks["installed"] else "Keras not installed")
+    parts.append(f"MXNet {mx['version']} MKLDNN {_on_off(mx['mkldnn'])}, CUDA {_on_off(mx['cuda'])}, "
+                 f"{'/'.join(mx['contexts'])}" if mx["installed"] else "MXNet not installed")
+    parts.append(f"Horovod {hvd['version']}: {'+'.join(hvd['frameworks']) or 'no framework'}, "
+                 f"{'+'.join(hvd['controllers']) or 'no controller'}"
+                 if hvd["installed"] else "Horovod not built")
+    if info["nvidia_gpus"]:
+        parts.append(f"NVIDIA: {', '.join(info['nvidia_gpus'])}")
+    return " | ".join(parts)
+
+
+def report(verbose=True):
+    """Collect the back-end facts into a dict; print them on one line unless ``verbose=False``."""
+    info = {
+        "python": platform.python_version(),
+        "cpu": cpu_info(),
+        "nvidia_gpus": nvidia_gpus(),
+        "tensorflow": tensorflow_info(),
+        "keras": keras_info(),
+        "mxnet": mxnet_info(),
+        "horovod": horovod_info(),
+    }
+    info["line"] = _summary_line(info)
+    if verbose:
+        print(info["line"])
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# Device selection
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """The device the notebooks train on: ``kind`` is "intel" or "nvidia"."""
+
+    kind: str
+    tensorflow_device: str
+    description: str
+
+    def mxnet_context(self):
+        """The MXNet context for this device (``mx.cpu()`` or ``mx.gpu(0)``)."""
+        import mxnet as mx
+
+        return mx.gpu(0) if self.kind == "nvidia" else mx.cpu()
+
+
+_current = None
+
+
+def current():
+    """The device last chosen by ``use()`` (``use("auto")`` is applied on first call)."""
+    return _current or use("auto", verbose=False)
+
+
+def _nvidia_problem():
+    """None when the NVIDIA path can run here, else a sentence saying what was looked for."""
+    gpus = nvidia_gpus()
+    tf = tensorflow_info()
+    mx = mxnet_info()
+    cuda_frameworks = [name for name, ok in (("TensorFlow", tf.get("installed") and tf["gpus"]),
+                                             ("MXNet", mx.get("installed") and mx["cuda"])) if ok]
+    if gpus and cuda_frameworks:
+        return None
+    looked = ["`nvidia-smi` " + (f"lists {', '.join(gpus)}" if gpus else
+                                 "is missing or lists no GPU" if shutil.which("nvidia-smi") is None
+                                 else "lists no GPU"),
+              "TensorFlow sees " + (f"{len(tf['gpus'])} GPU(s)" if tf.get("installed") and tf["gpus"]
+                                    else "no GPU (the tensorflow-cpu build has no CUDA)"),
+              "MXNet was built " + ("with CUDA" if mx.get("installed") and mx["cuda"] else "without CUDA")]
+    return ("no usable NVIDIA GPU: looked for one and found that " + "; ".join(looked) +
+            ". Use backends.use('intel') or 'auto' here; for GPUs install the NVIDIA route of README.md.")
+
+
+def _set_threads(threads):
+    """Apply a thread count to TensorFlow (intra-op) and MXNet/OpenMP (before MXNet's import)."""
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MXNET_CPU_WORKER_NTHREADS"] = str(threads)
+    notes = []
+    if "mxnet" in sys.modules:
+        notes.append("MXNet is already imported, so OMP_NUM_THREADS only applies to new processes")
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:
+        notes.append("TensorFlow has already started, so its thread counts stay as they were "
+                     "(restart the kernel and call use() first)")
+    return notes
+
+
+def use(device="auto", threads=None, verbose=True):
+    """Select "intel" (CPU via oneDNN), "nvidia" (CUDA) or "auto" for TensorFlow and MXNet."""
+    global _current
+    if not isinstance(device, str) or device.lower() not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICE_CHOICES))}; got {device!r}")
+    device = device.lower()
+    notes = _set_threads(threads) if threads is not None else []
+    problem = _nvidia_problem() if device in ("auto", "nvidia") else "not asked for"
+    if device == "nvidia" and problem:
+        raise RuntimeError(f"backends.use('nvidia'): {problem}")
+    kind = "nvidia" if device == "nvidia" or (device == "auto" and problem is None) else "intel"
+    import tensorflow as tf
+
+    if kind == "intel":
+        try:
+            tf.config.set_visible_devices([], "GPU")  # keep TF off any GPU so "intel" means the CPU
+        except RuntimeError:
+            notes.append("TensorFlow had already started; GPUs, if any, stay visible to it")
+        _current = Device("intel", "/CPU:0", f"CPU ({cpu_info()['model']}), oneDNN kernels")
+    else:
+        _current = Device("nvidia", "/GPU:0", f"NVIDIA GPU ({nvidia_gpus()[0]}), CUDA kernels")
+    if verbose:
+        print(f"Using {_current.kind}: {_current.description}" + "".join(f"; note: {n}" for n in notes))
+    return _current

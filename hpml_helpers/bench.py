@@ -1,0 +1,83 @@
+"""Timing tools and this machine's matrix-multiplication (GEMM) speed, the yardstick for everything else.
+
+- ``best_time(function)``: the best of several timed calls (the least disturbed by other work).
+- ``gemm_gflops(sizes)``: NumPy float32 GEMM GFLOP/s over square matrix sizes; ``plot_gemm`` draws it.
+A convolution layer, a fully-connected layer and a training step are all judged against this peak.
+Used by notebooks 00, 01 and 05 and by bench/.
+"""
+import time
+
+
+class Timer:
+    """``with Timer() as timer: ...`` then ``timer.seconds``."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False
+
+
+def best_time(function, repeats=5, warmup=1):
+    """Seconds taken by the fastest of ``repeats`` calls of ``function()``, after ``warmup`` calls."""
+    if not callable(function):
+        raise TypeError(f"function must be callable, got {type(function).__name__}")
+    for name, value, low in (("repeats", repeats, 1), ("warmup", warmup, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    for _ in range(warmup):
+        function()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_gflops(sizes=(64, 128, 256, 512, 1024, 2048), dtype="float32", repeats=5, seed=0):
+    """GFLOP/s of ``a @ b`` for n x n matrices (2 n^3 floating-point operations each)."""
+    import numpy as np
+
+    if not sizes or not all(isinstance(n, int) and n > 0 for n in sizes):
+        raise ValueError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    rng = np.random.default_rng(seed)
+    results = []
+    for n in sizes:
+        a = rng.random((n, n), dtype=np.float64).astype(dtype)
+        b = rng.random((n, n), dtype=np.float64).astype(dtype)
+        # small products are fast and noisy: repeat them more so each size gets a fair best time
+        calls = max(1, int(2e8 // (2 * n ** 3)))
+        seconds = best_time(lambda: [a @ b for _ in range(calls)], repeats=repeats) / calls
+        results.append({"size": n, "seconds": seconds, "gflops": 2 * n ** 3 / seconds / 1e9})
+    return results
+
+
+def peak_gflops(results):
+    """The highest GFLOP/s in a list of ``gemm_gflops`` results."""
+    return max(row["gflops"] for row in results)
+
+
+def plot_gemm(results, ax=None, label="NumPy float32 GEMM"):
+    """GFLOP/s against matrix size, with the peak marked; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    sizes = [row["size"] for row in results]
+    rates = [row["gflops"] for row in results]
+    ax.plot(sizes, rates, "o-", label=label)
+    peak = peak_gflops(results)
+    ax.axhline(peak, color="grey", linestyle="--", linewidth=1)
+    ax.annotate(f"peak {peak:.0f} GFLOP/s", (sizes[0], peak), textcoords="offset points", xytext=(0, 5))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("matrix size n (n x n times n x n)")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title("How fast this machine multiplies matrices")
+    ax.legend(loc="lower right")
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,0 +1,308 @@
+"""Launch distributed training on real engines, from a notebook or a shell.
+
+- ``run_horovod(script, num_proc)``: ``horovodrun -np N -H localhost:N --gloo python script`` (Horovod
+  over Gloo on this machine; ``controller="mpi"`` and ``hosts=`` for a cluster).
+- ``run_parameter_server(script, num_workers, num_servers, mode)``: MXNet's parameter server, with a
+  scheduler, servers and workers on 127.0.0.1 and a free port chosen for you.
+
+Every launcher streams the workers' output prefixed by rank, collects the JSON result line each
+worker prints with ``emit_result``, enforces a timeout, and on a worker failure, a timeout or a
+keyboard interrupt ends every process it started (children included) and raises ``WorkerError``
+naming the rank and its last lines. Worker scripts live in ``hpml_helpers/workers/``.
+Used by notebooks 00, 06 and 07.
+"""
+import collections
+import json
+import os
+import pathlib
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from . import backends
+
+WORKERS_DIR = pathlib.Path(__file__).resolve().parent / "workers"
+REPO_ROOT = WORKERS_DIR.parent.parent
+RESULT_PREFIX = "HPML_RESULT "
+KVSTORE_MODES = ("dist_sync", "dist_async")
+HOROVOD_ENVS = {"mxnet": REPO_ROOT / ".venv", "tensorflow": REPO_ROOT / ".venv-tf-horovod"}
+_HOROVOD_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
+
+
+class WorkerError(RuntimeError):
+    """A worker failed or timed out; ``label`` names it and ``last_lines`` holds its last output."""
+
+    def __init__(self, message, label=None, last_lines=()):
+        self.label = label
+        self.last_lines = list(last_lines)
+        tail = "\n".join(f"    {line}" for line in self.last_lines)
+        super().__init__(f"{message}\n  last lines of {label}:\n{tail}" if label and tail else message)
+
+
+def emit_result(result):
+    """Called by a worker: print its result as one JSON line the launcher collects."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def worker_script(name):
+    """Path of a worker script: a file path, or the name of one in hpml_helpers/workers/."""
+    path = pathlib.Path(name)
+    if path.suffix != ".py":
+        path = WORKERS_DIR / f"{name}.py"
+    if not path.exists():
+        known = sorted(p.stem for p in WORKERS_DIR.glob("*.py") if not p.stem.startswith("_"))
+        raise ValueError(f"script {name!r} not found; give a path or one of: {', '.join(known)}")
+    return path
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _check_port(port):
+    if not isinstance(port, int) or not 1024 <= port <= 65535:
+        raise ValueError(f"port must be an integer in 1024..65535, got {port!r}")
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise ValueError(f"port {port} on 127.0.0.1 is already in use; pass another or port=None") from None
+
+
+def _check_count(value, name, oversubscribe=False):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if name != "num_servers" and value > cores and not oversubscribe:
+        raise ValueError(f"{name}={value} is more than the {cores} CPU cores this machine gives us; each "
+                         f"worker would fight for a core and the timings would mean nothing. Use {name}<={cores}, "
+                         f"or oversubscribe=True if you want it anyway.")
+
+
+def _worker_environment(extra=None):
+    """Environment for worker processes: unbuffered output and the kit importable."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.update({key: str(value) for key, value in (extra or {}).items()})
+    return env
+
+
+class ProcessGroup:
+    """Processes started together, read line by line, and all ended together, children included."""
+
+    def __init__(self, stream=True, tail_lines=15):
+        self.stream = stream
+        self.processes = {}
+        self.lines = queue.Queue()
+        self.tails = collections.defaultdict(lambda: collections.deque(maxlen=tail_lines))
+        self.results = collections.defaultdict(list)
+        self.open_streams = set()
+
+    def start(self, label, command, env):
+        """Start one process in its own session, its output merged and read by a thread."""
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True)
+        self.processes[label] = process
+        self.open_streams.add(label)
+        threading.Thread(target=self._read, args=(label, process), daemon=True).start()
+        return process
+
+    def _read(self, label, process):
+        for line in process.stdout:
+            self.lines.put((label, line.rstrip("\n")))
+        self.lines.put((label, None))
+
+    def _handle(self, label, line, split_ranks):
+        if split_ranks:  # horovodrun prefixes each worker line with "[rank]<stdout>:"
+            match = _HOROVOD_LINE.match(line)
+            if match:
+                label, line = f"rank {match.group(1)}", match.group(3)
+        self.tails[label].append(line)
+        if line.startswith(RESULT_PREFIX):
+            self.results[label].append(json.loads(line[len(RESULT_PREFIX):]))
+        elif self.stream:
+            print(f"[{label}] {line}", flush=True)
+
+    def wait(self, required, timeout, split_ranks=False):
+        """Stream output until every ``required`` process ended; raise WorkerError on failure or timeout."""
+        deadline = time.monotonic() + timeout
+        open_streams = self.open_streams
+        while open_streams or any(self.processes[label].poll() is None for label in required):
+            try:
+                label, line = self.lines.get(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+            except queue.Empty:
+                label = line = None
+            if label is not None and line is None:
+                open_streams.discard(label)
+            elif label is not None:
+                self._handle(label, line, split_ranks)
+            for name, process in self.processes.items():
+                code = process.poll()
+                if code not in (None, 0):
+                    self._drain(split_ranks)
+                    failed = self._failed_label(name, split_ranks)
+                    raise WorkerError(f"{failed} exited with status {code}", failed, self.tails[failed])
+            if time.monotonic() > deadline:
+                self._drain(split_ranks)
+                slowest = next((n for n in required if self.processes[n].poll() is None), required[0])
+                raise WorkerError(f"timed out after {timeout:.0f} s; ended all processes", slowest,
+                                  self.tails[slowest])
+            if not any(self.processes[n].poll() is None for n in required) and not (open_streams & set(required)):
+                break
+        self._drain(split_ranks)
+
+    def _failed_label(self, name, split_ranks):
+        """For horovodrun, name the rank whose output ends in an error rather than the launcher."""
+        if split_ranks:
+            for label, tail in self.tails.items():
+                if label.startswith("rank") and any("Error" in line or "Traceback" in line for line in tail):
+                    return label
+        return name
+
+    def _drain(self, split_ranks):
+        while True:
+            try:
+                label, line = self.lines.get_nowait()
+            except queue.Empty:
+                return
+            if line is not None:
+                self._handle(label, line, split_ranks)
+
+    def kill_all(self, grace=3.0):
+        """SIGTERM every process and its descendants, then SIGKILL what is left after ``grace`` s."""
+        import psutil
+
+        victims = []
+        for process in self.processes.values():
+            try:
+                root = psutil.Process(process.pid)
+                victims += [root] + root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                pass
+        for process in self.processes.values():
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for victim in victims:
+            try:
+                victim.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(victims, timeout=grace)
+        for victim in alive:
+            try:
+                victim.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=grace)
+        for process in self.processes.values():
+            process.poll()
+
+
+def _run(group, required, timeout, split_ranks=False, finish_grace=15.0):
+    """Wait for ``required`` processes; end everything on failure, timeout or interrupt."""
+    try:
+        group.wait(required, timeout, split_ranks)
+        others = [label for label in group.processes if label not in required]
+        if others:  # scheduler and servers stop by themselves once the workers are done
+            try:
+                group.wait(others, finish_grace, split_ranks)
+            except WorkerError:
+                pass  # the workers finished; whatever still lingers is ended below
+    finally:
+        group.kill_all()
+
+
+def _validate_common(args, timeout):
+    if isinstance(args, str) or not all(isinstance(arg, (str, int, float)) for arg in args):
+        raise TypeError(f"args must be a list of strings or numbers, got {args!r}")
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+def horovod_python(env="mxnet"):
+    """The Python of the environment Horovod runs in: "mxnet" (.venv) or "tensorflow" (.venv-tf-horovod)."""
+    if env not in HOROVOD_ENVS:
+        raise ValueError(f"env must be one of {', '.join(map(repr, HOROVOD_ENVS))}, got {env!r}")
+    venv = HOROVOD_ENVS[env]
+    python = venv / "bin" / "python"
+    if env == "mxnet" and not python.exists():
+        python = pathlib.Path(sys.executable)  # a kernel outside .venv: use its own interpreter
+        venv = python.parent.parent
+    framework = "MXNet" if env == "mxnet" else "TensorFlow"
+    horovodrun = backends.horovodrun_path(str(venv))
+    # The compiled extension is the quick sign of a build (``--check-build`` takes seconds).
+    if not python.exists() or not os.path.exists(horovodrun) or \
+            not backends.frameworks_with_extension(horovodrun, [framework]):
+        raise RuntimeError(f"Horovod for {framework} is not installed in {venv}. "
+                           f"Run `make lab` or `make test` from the repository root: they build it.")
+    return python
+
+
+def run_horovod(script, num_proc=2, args=(), env="mxnet", timeout=300, hosts=None, controller="gloo",
+                env_vars=None, stream=True, oversubscribe=False):
+    """Run a worker script on ``num_proc`` Horovod ranks; return the workers' results sorted by rank."""
+    path = worker_script(script)
+    _check_count(num_proc, "num_proc", oversubscribe or hosts is not None)
+    _validate_common(args, timeout)
+    if controller not in ("gloo", "mpi"):
+        raise ValueError(f"controller must be 'gloo' or 'mpi', got {controller!r}")
+    python = horovod_python(env)
+    command = [str(python.parent / "horovodrun"), "-np", str(num_proc), "-H", hosts or f"localhost:{num_proc}",
+               f"--{controller}", str(python), str(path), *map(str, args)]
+    group = ProcessGroup(stream=stream)
+    group.start("horovodrun", command, _worker_environment(env_vars))
+    _run(group, ["horovodrun"], timeout, split_ranks=True)
+    results = [item for label, items in group.results.items() for item in items]
+    missing = num_proc - len(results)
+    if missing:
+        raise WorkerError(f"{missing} of {num_proc} ranks printed no result line (emit_result)", "horovodrun",
+                          group.tails["horovodrun"])
+    return sorted(results, key=lambda item: item.get("rank", 0))
+
+
+def run_parameter_server(script, num_workers=2, num_servers=1, mode="dist_sync", args=(), timeout=300,
+                         port=None, env_vars=None, stream=True, oversubscribe=False):
+    """Run MXNet's parameter server on 127.0.0.1; return the workers' results sorted by kvstore rank."""
+    path = worker_script(script)
+    _check_count(num_workers, "num_workers", oversubscribe)
+    _check_count(num_servers, "num_servers")
+    _validate_common(args, timeout)
+    if mode not in KVSTORE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(KVSTORE_MODES)}, got {mode!r}")
+    if port is None:
+        port = free_port()
+    _check_port(port)
+    cluster = {"DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": port, "DMLC_NUM_SERVER": num_servers,
+               "DMLC_NUM_WORKER": num_workers, "HPML_KVSTORE": mode, **(env_vars or {})}
+    # Scheduler and servers run MXNet's built-in server loop, which starts on `import mxnet`.
+    serve = [sys.executable, "-c", "import hpml_helpers, mxnet"]
+    group = ProcessGroup(stream=stream)
+    try:
+        group.start("scheduler", serve, _worker_environment({**cluster, "DMLC_ROLE": "scheduler"}))
+        for index in range(num_servers):
+            group.start(f"server {index}", serve, _worker_environment({**cluster, "DMLC_ROLE": "server"}))
+        workers = []
+        for index in range(num_workers):
+            workers.append(f"worker {index}")
+            group.start(workers[-1], [sys.executable, str(path), *map(str, args)],
+                        _worker_environment({**cluster, "DMLC_ROLE": "worker"}))
+    except BaseException:
+        group.kill_all()
+        raise
+    _run(group, workers, timeout)
+    results = [item for label in workers for item in group.results[label]]
+    if len(results) < num_workers:
+        raise WorkerError(f"{num_workers - len(results)} of {num_workers} workers printed no result line",
+                          workers[0], group.tails[workers[0]])
+    return sorted(results, key=lambda item: item.get("rank", 0))

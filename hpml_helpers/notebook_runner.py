@@ -1,0 +1,155 @@
+"""Execute the workshop notebooks in smoke mode (tests) or full mode (``make notebooks``).
+
+Smoke mode sets ``HPML_SMOKE=1``, which every notebook's parameters cell reads to shrink its sizes.
+Each run records the wall time, the kernel's peak resident memory and the key results a notebook
+chooses to report (a line ``HPML_KEY_RESULT: ...`` printed by a cell) into a JSON results file.
+Executed copies (and HTML when asked) are written even when a cell fails, so nothing is lost.
+
+Command line:
+    python -m hpml_helpers.notebook_runner --mode full --out build/notebooks --html
+    python -m hpml_helpers.notebook_runner --mode smoke 00-setup-check
+Used by tests/test_notebooks.py and the Makefile.
+"""
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+MODES = ("smoke", "full")
+_PEAK_MARKER = "HPML_PEAK_RSS_KB"
+KEY_RESULT_MARKER = "HPML_KEY_RESULT:"
+_PEAK_CELL = (f"import resource as _resource\n"
+              f"print('{_PEAK_MARKER}', _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss)")
+
+
+class NotebookFailed(RuntimeError):
+    """A cell raised; the message holds the cell's source and the error."""
+
+
+def notebook_paths(names=None):
+    """The notebooks in notebooks/, in order; ``names`` picks some by stem (e.g. "00-setup-check")."""
+    paths = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]-*.ipynb"))
+    if not names:
+        return paths
+    by_stem = {path.stem: path for path in paths}
+    unknown = [name for name in names if name not in by_stem]
+    if unknown:
+        raise ValueError(f"unknown notebook(s) {unknown}; choose from: {', '.join(by_stem)}")
+    return [by_stem[name] for name in names]
+
+
+def _outputs_text(cell):
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(output.get("text", ""))
+        elif "data" in output and "text/plain" in output["data"]:
+            parts.append(output["data"]["text/plain"])
+    return "".join(parts)
+
+
+def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=False):
+    """Execute one notebook; return {notebook, mode, ok, seconds, peak_rss_mb, key_results, error}."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    path = pathlib.Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
+    saved_env = os.environ.get("HPML_SMOKE")
+    os.environ["HPML_SMOKE"] = "1" if mode == "smoke" else "0"  # the kernel inherits this
+    client = NotebookClient(notebook, timeout=cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as failure:
+        error = str(failure)
+    finally:
+        seconds = time.perf_counter() - start
+        if saved_env is None:
+            os.environ.pop("HPML_SMOKE", None)
+        else:
+            os.environ["HPML_SMOKE"] = saved_env
+    peak_kb = None
+    peak_text = _outputs_text(notebook.cells[-1])
+    if _PEAK_MARKER in peak_text:
+        peak_kb = int(peak_text.split(_PEAK_MARKER)[1].split()[0])
+    notebook.cells.pop()  # the measuring cell is ours, not the notebook's
+    key_results = [line.split(KEY_RESULT_MARKER, 1)[1].strip()
+                   for cell in notebook.cells if cell.cell_type == "code"
+                   for line in _outputs_text(cell).splitlines() if KEY_RESULT_MARKER in line]
+    if output_dir is not None:
+        output_dir = pathlib.Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, output_dir / path.name)
+        if html:
+            from nbconvert import HTMLExporter
+
+            body, _ = HTMLExporter().from_notebook_node(notebook)
+            (output_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    return {"notebook": path.stem, "mode": mode, "ok": error is None, "seconds": round(seconds, 1),
+            "peak_rss_mb": round(peak_kb / 1024, 1) if peak_kb else None,
+            "key_results": key_results, "error": error}
+
+
+def record(result, results_file):
+    """Merge one result into the JSON results file (keyed by notebook and mode)."""
+    results_file = pathlib.Path(results_file)
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    table = json.loads(results_file.read_text()) if results_file.exists() else {}
+    table[f"{result['notebook']}:{result['mode']}"] = {key: value for key, value in result.items()
+                                                       if key != "error"} | {"failed": bool(result["error"])}
+    results_file.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+
+
+def format_table(results):
+    """A Markdown table of results: notebook, mode, wall time, peak memory, key results."""
+    lines = ["| notebook | mode | ok | wall time (s) | peak memory (MB) | key result |",
+             "|---|---|---|---|---|---|"]
+    for result in results:
+        lines.append(f"| {result['notebook']} | {result['mode']} | {'yes' if result['ok'] else 'NO'} | "
+                     f"{result['seconds']} | {result['peak_rss_mb']} | {'; '.join(result['key_results'])} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Run notebooks from the command line and print a table; exit 1 when any failed."""
+    parser = argparse.ArgumentParser(description="Execute the HPML-CNN notebooks")
+    parser.add_argument("names", nargs="*", help="notebook stems (default: all)")
+    parser.add_argument("--mode", choices=MODES, default="full")
+    parser.add_argument("--out", default=str(REPO_ROOT / "build" / "notebooks"),
+                        help="folder for executed copies")
+    parser.add_argument("--html", action="store_true", help="also write HTML copies")
+    parser.add_argument("--results", default=str(REPO_ROOT / "build" / "notebook_results.json"))
+    parser.add_argument("--report", default=None, help="also write the table to this Markdown file")
+    parser.add_argument("--cell-timeout", type=int, default=900)
+    args = parser.parse_args(argv)
+    results = []
+    for path in notebook_paths(args.names):
+        print(f"running {path.name} ({args.mode} mode) ...", flush=True)
+        result = run_notebook(path, args.mode, args.cell_timeout, args.out, args.html)
+        record(result, args.results)
+        results.append(result)
+        print(f"  {'ok' if result['ok'] else 'FAILED'} in {result['seconds']} s, "
+              f"peak {result['peak_rss_mb']} MB", flush=True)
+        if result["error"]:
+            print(result["error"][-3000:], file=sys.stderr)
+    table = format_table(results)
+    print(table)
+    if args.report:
+        pathlib.Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(args.report).write_text(f"# Notebook run ({args.mode} mode)\n\n{table}\n")
+    return 0 if all(result["ok"] for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""hpml_helpers.backends: the report, device selection, the MXNet shim and Horovod's build."""
+import subprocess
+import sys
+
+import pytest
+
+from hpml_helpers import backends
+
+SAMPLE_CHECK_BUILD = """Horovod v0.28.1:
+
+Available Frameworks:
+    [ ] TensorFlow
+    [X] PyTorch
+    [X] MXNet
+
+Available Controllers:
+    [ ] MPI
+    [X] Gloo
+
+Available Tensor Operations:
+    [ ] NCCL
+    [ ] DDL
+    [ ] CCL
+    [ ] MPI
+    [X] Gloo
+"""
+
+
+def run_python(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def test_import_is_light_and_makes_mxnet_importable():
+    out = run_python("import sys, hpml_helpers; heavy = [m for m in ('tensorflow', 'keras', 'mxnet', 'horovod') "
+                     "if m in sys.modules]; print('heavy', heavy); import mxnet; print('mxnet', mxnet.__version__)")
+    assert out.returncode == 0, out.stderr
+    assert "heavy []" in out.stdout and "mxnet 1.9.1" in out.stdout
+
+
+def test_mxnet_import_needs_the_shim():
+    # The shim is real: without it, MXNet 1.9.1 fails on numpy 1.26 (np.bool was removed in 1.24).
+    out = run_python("import sys; sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "
+                     "'_MXNetNumpyShim']; import numpy; assert 'bool' not in vars(numpy); import mxnet")
+    assert out.returncode != 0 and "bool" in out.stderr
+
+
+def test_plain_interpreter_of_the_environment_gets_the_shim():
+    # scripts/link_kit.py's .pth applies it in every process of .venv (workers, horovodrun, builds)
+    out = run_python("import numpy, mxnet; print(mxnet.__version__)")
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_report_covers_every_back_end(capsys):
+    info = backends.report()
+    line = capsys.readouterr().out.strip()
+    assert line == info["line"] and "\n" not in line
+    for part in ("Python 3.11", "CPU", "TensorFlow 2.21.0 oneDNN", "Keras 3.15.1 (tensorflow)",
+                 "MXNet 1.9.1 MKLDNN on", "Horovod 0.28.1: MXNet", "Gloo"):
+        assert part in line
+    assert info["cpu"]["usable_cpus"] >= 1 and info["cpu"]["model"]
+    assert info["tensorflow"]["onednn"] is True and info["mxnet"]["mkldnn"] is True
+    assert info["mxnet"]["dist_kvstore"] is True and info["mxnet"]["contexts"][0] == "cpu(0)"
+    assert "MXNet" in info["horovod"]["frameworks"] and "Gloo" in info["horovod"]["controllers"]
+    assert "PyTorch" not in info["horovod"]["frameworks"]  # no torch extension was built
+
+
+def test_parse_check_build():
+    parsed = backends.parse_check_build(SAMPLE_CHECK_BUILD)
+    assert parsed["version"] == "0.28.1"
+    assert parsed["frameworks"] == ["PyTorch", "MXNet"]
+    assert parsed["controllers"] == ["Gloo"] and parsed["tensor_operations"] == ["Gloo"]
+
+
+def test_horovod_missing_in_an_environment_is_reported(tmp_path):
+    info = backends.horovod_info(str(tmp_path))
+    assert info["installed"] is False and "make lab" in info["error"]
+
+
+def test_use_rejects_unknown_devices():
+    with pytest.raises(ValueError, match="device must be one of 'auto', 'intel', 'nvidia'; got 'amd'"):
+        backends.use("amd")
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        backends.use("intel", threads=0)
+
+
+def test_use_nvidia_without_a_gpu_says_what_was_looked_for():
+    if backends._nvidia_problem() is None:
+        assert backends.use("nvidia").kind == "nvidia"  # a GPU machine with CUDA builds
+        return
+    with pytest.raises(RuntimeError, match="nvidia-smi.*TensorFlow sees.*MXNet was built"):
+        backends.use("nvidia")
+
+
+def test_use_auto_and_intel_select_the_cpu_here(capsys):
+    expected = "intel" if backends._nvidia_problem() else "nvidia"
+    device = backends.use("auto")
+    assert device.kind == expected and backends.current() == device
+    assert "Using" in capsys.readouterr().out
+    intel = backends.use("intel", verbose=False)
+    assert intel.tensorflow_device == "/CPU:0" and str(intel.mxnet_context()) == "cpu(0)"

@@ -1,0 +1,133 @@
+"""Real engines on 127.0.0.1: Horovod over Gloo and MXNet's parameter server, their failures and clean-up."""
+import os
+import socket
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from hpml_helpers import distributed
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def processes_running(marker):
+    """Processes whose command line mentions ``marker`` (used to prove that nothing survived)."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(marker in part for part in process.info["cmdline"] or []):
+                found.append(process.info["pid"])
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def write_worker(tmp_path, name, body):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_horovod_allreduce_on_two_ranks(capsys):
+    results = distributed.run_horovod("allreduce_check", num_proc=2, timeout=180)
+    assert [result["rank"] for result in results] == [0, 1]
+    for result in results:
+        assert result["size"] == 2 and result["sum"] == [3.0] * 4
+    assert processes_running("allreduce_check.py") == []
+
+
+@pytest.mark.parametrize("mode", ["dist_sync", "dist_async"])
+def test_parameter_server_round_trip(mode):
+    results = distributed.run_parameter_server("ps_roundtrip", num_workers=2, mode=mode, timeout=180)
+    assert sorted(result["rank"] for result in results) == [0, 1]
+    for result in results:
+        assert result["num_workers"] == 2 and result["mode"] == mode
+        if mode == "dist_sync":  # both pushes are applied before anyone pulls
+            assert result["pulled"] == [3.0] * 4
+        else:  # async: a worker sees its own push, perhaps not yet the other's
+            assert result["pulled"][0] in (result["rank"] + 1.0, 3.0)
+    assert processes_running("ps_roundtrip.py") == []
+
+
+def test_failing_horovod_rank_is_named_with_its_last_lines(tmp_path):
+    script = write_worker(tmp_path, "fails_on_rank_one", """
+        import hpml_helpers, horovod.mxnet as hvd
+        hvd.init()
+        if hvd.rank() == 1:
+            raise RuntimeError("rank one fails on purpose")
+        import time; time.sleep(60)
+    """)
+    start = time.monotonic()
+    with pytest.raises(distributed.WorkerError) as failure:
+        distributed.run_horovod(str(script), num_proc=2, timeout=120, stream=False)
+    assert failure.value.label == "rank 1"
+    assert any("rank one fails on purpose" in line for line in failure.value.last_lines)
+    assert time.monotonic() - start < 60  # ended at the failure, not at the other rank's sleep
+    assert processes_running(script.name) == []
+
+
+def test_timeout_ends_every_process(tmp_path):
+    script = write_worker(tmp_path, "sleeps_forever", """
+        import os, time
+        print("worker started", os.environ["DMLC_ROLE"], flush=True)
+        time.sleep(600)
+    """)
+    start = time.monotonic()
+    with pytest.raises(distributed.WorkerError, match="timed out after 8 s") as failure:
+        distributed.run_parameter_server(str(script), num_workers=2, timeout=8, stream=False)
+    assert time.monotonic() - start < 30
+    assert "worker started worker" in failure.value.last_lines
+    time.sleep(0.5)
+    assert processes_running(script.name) == []
+    assert processes_running("import hpml_helpers, mxnet") == []  # scheduler and server are gone too
+
+
+def test_worker_without_result_line_is_an_error(tmp_path):
+    script = write_worker(tmp_path, "no_result", """
+        import hpml_helpers, horovod.mxnet as hvd
+        hvd.init()
+        print("done without a result", flush=True)
+    """)
+    with pytest.raises(distributed.WorkerError, match="2 of 2 ranks printed no result line"):
+        distributed.run_horovod(str(script), num_proc=2, timeout=120, stream=False)
+
+
+def test_output_is_streamed_with_rank_prefixes(tmp_path, capsys):
+    script = write_worker(tmp_path, "talks", """
+        import hpml_helpers, horovod.mxnet as hvd
+        from hpml_helpers.distributed import emit_result
+        hvd.init()
+        print("hello from", hvd.rank(), flush=True)
+        emit_result({"rank": hvd.rank()})
+    """)
+    distributed.run_horovod(str(script), num_proc=2, timeout=120)
+    out = capsys.readouterr().out
+    assert "[rank 0] hello from 0" in out and "[rank 1] hello from 1" in out
+
+
+def test_clear_errors_for_bad_requests():
+    cores = len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match=f"num_proc={cores + 1} is more than the {cores} CPU cores"):
+        distributed.run_horovod("allreduce_check", num_proc=cores + 1)
+    with pytest.raises(ValueError, match="script 'nope' not found.*allreduce_check"):
+        distributed.run_horovod("nope")
+    with pytest.raises(ValueError, match="mode must be one of dist_sync, dist_async"):
+        distributed.run_parameter_server("ps_roundtrip", mode="sync")
+    with pytest.raises(ValueError, match="env must be one of"):
+        distributed.run_horovod("allreduce_check", env="pytorch")
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        distributed.run_horovod("allreduce_check", timeout=0)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ValueError, match=f"port {port} on 127.0.0.1 is already in use"):
+            distributed.run_parameter_server("ps_roundtrip", port=port)
+
+
+def test_missing_horovod_environment_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(distributed.HOROVOD_ENVS, "tensorflow", tmp_path / "no-such-venv")
+    with pytest.raises(RuntimeError, match="Horovod for TensorFlow is not installed.*make lab"):
+        distributed.run_horovod("allreduce_check", env="tensorflow")

@@ -1,0 +1,27 @@
+"""Every exercise check accepts a right answer, rejects a wrong one, and tolerates the placeholder."""
+import pytest
+
+from hpml_helpers import exercises
+
+CASES = [
+    (exercises.check_gemm_flops, (lambda n: 2 * n ** 3,), (lambda n: n ** 3,), (lambda n: ...,)),
+    (exercises.check_allreduce_sum, (4, 10), (4, 4), (4, ...)),
+    (exercises.check_matmul_seconds, (200.0, 8192, 2 * 8192 ** 3 / 200e9), (200.0, 8192, 1.0), (200.0, 8192, ...)),
+]
+
+
+@pytest.mark.parametrize("check, right, wrong, placeholder", CASES, ids=lambda c: getattr(c, "__name__", ""))
+def test_check(check, right, wrong, placeholder, capsys):
+    assert check(*right) is True
+    assert "Correct" in capsys.readouterr().out
+    assert check(*wrong) is False
+    assert "Not yet" in capsys.readouterr().out
+    assert check(*placeholder) is False
+    assert "Not answered yet" in capsys.readouterr().out
+
+
+def test_wrong_kind_of_answer_is_a_type_error():
+    with pytest.raises(TypeError, match="answer must be a number"):
+        exercises.check_allreduce_sum(2, "three")
+    with pytest.raises(TypeError, match="pass a function"):
+        exercises.check_gemm_flops(8)

@@ -1,0 +1,59 @@
+"""Every notebook runs top to bottom in smoke mode; wall time and kernel peak memory are recorded."""
+import pytest
+
+from conftest import REPO_ROOT
+from hpml_helpers import notebook_runner
+
+RESULTS_FILE = REPO_ROOT / "build" / "notebook_results.json"
+NOTEBOOKS = notebook_runner.notebook_paths()
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00-setup-check.ipynb"
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_runs_in_smoke_mode(path):
+    result = notebook_runner.run_notebook(path, mode="smoke", cell_timeout=500,
+                                          output_dir=REPO_ROOT / "build" / "smoke")
+    notebook_runner.record(result, RESULTS_FILE)
+    assert result["ok"], result["error"][-4000:]
+    assert result["peak_rss_mb"] and result["peak_rss_mb"] > 50
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_is_committed_clean_and_follows_the_skeleton(path):
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code), "commit without outputs"
+    assert notebook.cells[0].cell_type == "markdown" and "What you will learn" in notebook.cells[0].source
+    parameters = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+    assert len(parameters) == 1 and 'os.environ.get("HPML_SMOKE") == "1"' in parameters[0].source
+    assert "backends.report()" in code[1].source  # the setup cell right after the parameters
+    text = "\n".join(cell.source for cell in notebook.cells)
+    assert "## Takeaways" in text and "## Exercises" in text and "exercises.check_" in text
+    assert "# HPML:" in text
+
+
+def test_runner_rejects_unknown_names_and_modes():
+    with pytest.raises(ValueError, match="unknown notebook"):
+        notebook_runner.notebook_paths(["99-nothing"])
+    with pytest.raises(ValueError, match="mode must be one of smoke, full"):
+        notebook_runner.run_notebook(NOTEBOOKS[0], mode="fast")
+
+
+def test_failing_cell_is_reported_and_the_executed_copy_kept(tmp_path):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("print('first cell ran')"),
+                      nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")]
+    path = tmp_path / "99-broken.ipynb"
+    nbformat.write(notebook, path)
+    result = notebook_runner.run_notebook(path, mode="smoke", output_dir=tmp_path / "out")
+    assert not result["ok"] and "broken on purpose" in result["error"]
+    executed = nbformat.read(tmp_path / "out" / "99-broken.ipynb", as_version=4)
+    assert "first cell ran" in executed.cells[0].outputs[0]["text"]
