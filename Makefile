@@ -23,9 +23,10 @@ setup:
 	@PYTHON=$(PYTHON) bash scripts/setup.sh
 
 # JupyterLab on 127.0.0.1 only, with a token (printed in the URL below; TOKEN=... to choose one).
+# Containers and CI often run as root, which JupyterLab refuses unless told: allowed only in that case.
 lab: setup
 	cd notebooks && ../$(VENV)/bin/jupyter lab 00-setup-check.ipynb --ip=127.0.0.1 --port=$(PORT) \
-		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN)) $(LAB_ARGS)
+		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN)) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

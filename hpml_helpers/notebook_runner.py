@@ -63,8 +63,9 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
     path = pathlib.Path(path)
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
-    saved_env = os.environ.get("HPML_SMOKE")
+    saved_env = {name: os.environ.get(name) for name in ("HPML_SMOKE", "MPLBACKEND")}
     os.environ["HPML_SMOKE"] = "1" if mode == "smoke" else "0"  # the kernel inherits this
+    os.environ.pop("MPLBACKEND", None)  # a non-inline backend would keep plots out of the notebook
     client = NotebookClient(notebook, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
@@ -75,10 +76,11 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
         error = str(failure)
     finally:
         seconds = time.perf_counter() - start
-        if saved_env is None:
-            os.environ.pop("HPML_SMOKE", None)
-        else:
-            os.environ["HPML_SMOKE"] = saved_env
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     peak_kb = None
     peak_text = _outputs_text(notebook.cells[-1])
     if _PEAK_MARKER in peak_text:
@@ -87,6 +89,8 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
     key_results = [line.split(KEY_RESULT_MARKER, 1)[1].strip()
                    for cell in notebook.cells if cell.cell_type == "code"
                    for line in _outputs_text(cell).splitlines() if KEY_RESULT_MARKER in line]
+    figures = sum("image/png" in output.get("data", {}) for cell in notebook.cells
+                  if cell.cell_type == "code" for output in cell.outputs)
     if output_dir is not None:
         output_dir = pathlib.Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +102,7 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
             (output_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "mode": mode, "ok": error is None, "seconds": round(seconds, 1),
             "peak_rss_mb": round(peak_kb / 1024, 1) if peak_kb else None,
-            "key_results": key_results, "error": error}
+            "figures": figures, "key_results": key_results, "error": error}
 
 
 def record(result, results_file):

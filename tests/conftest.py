@@ -6,4 +6,3 @@ import sys
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 os.environ["HPML_OFFLINE"] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")

@@ -46,9 +46,10 @@ def test_make_lab_serves_on_localhost_with_a_token(tmp_path):
         code, body = status(f"http://127.0.0.1:{port}/api/contents/00-setup-check.ipynb?content=0", token)
         assert code == 200 and '"name": "00-setup-check.ipynb"' in body.replace('":"', '": "')
     finally:
-        os.killpg(lab.pid, signal.SIGTERM)
-        try:
-            lab.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(lab.pid, signal.SIGKILL)
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGTERM)
+            try:
+                lab.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(lab.pid, signal.SIGKILL)
         log.close()

@@ -20,6 +20,7 @@ def test_notebook_runs_in_smoke_mode(path):
     notebook_runner.record(result, RESULTS_FILE)
     assert result["ok"], result["error"][-4000:]
     assert result["peak_rss_mb"] and result["peak_rss_mb"] > 50
+    assert result["figures"] >= 1, "every notebook shows at least one plot"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
