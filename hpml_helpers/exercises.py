@@ -23,6 +23,7 @@ def _checked(check):
 
 
 def _verdict(ok, right, hint):
+    ok = bool(ok)
     print(("Correct: " + right) if ok else ("Not yet: " + hint))
     return ok
 
@@ -71,3 +72,80 @@ def check_matmul_seconds(gflops, n, answer_seconds):
     ok = math.isclose(_number(answer_seconds, "answer_seconds"), want, rel_tol=0.01)
     return _verdict(ok, f"2 x {n}^3 / ({gflops:.0f} x 1e9) = {want:.3g} s.",
                     "divide the operation count (2 n^3) by the rate in operations per second (GFLOP/s x 1e9).")
+
+
+# --- notebook 01 -------------------------------------------------------------------------------
+@_checked
+def check_output_size(output_size_function):
+    """Exercise 01.1: a function (n, k, stride, padding) -> output size along one axis."""
+    if not callable(output_size_function):
+        raise TypeError("pass a function that takes (n, k, stride, padding)")
+    cases = [((28, 5, 1, 0), 24), ((28, 5, 1, 2), 28), ((227, 11, 4, 0), 55), ((56, 3, 2, 1), 28), ((7, 3, 3, 0), 2)]
+    wrong = [(args, want) for args, want in cases
+             if _number(output_size_function(*args), "output_size_function(...)") != want]
+    return _verdict(not wrong, "floor((n + 2p - k) / s) + 1: the last window must fit inside the padded input.",
+                    f"for (n, k, stride, padding) = {wrong[0][0] if wrong else ''} the answer is "
+                    f"{wrong[0][1] if wrong else ''}; count how many strides fit in n + 2p - k, then add 1.")
+
+
+def _edge_images():
+    import numpy as np
+
+    flat = np.full((9, 9), 0.5)
+    horizontal = np.zeros((9, 9))
+    horizontal[5:, :] = 1.0  # dark above, bright below: a horizontal edge
+    vertical = horizontal.T.copy()
+    return flat, horizontal, vertical
+
+
+@_checked
+def check_horizontal_edge_kernel(kernel):
+    """Exercise 01.2: a 3x3 kernel that responds to horizontal edges and not to flat or vertical ones."""
+    import numpy as np
+
+    if kernel is Ellipsis:
+        raise _NotAnswered
+    kernel = np.asarray(kernel, dtype=float)
+    if kernel.shape != (3, 3):
+        raise TypeError(f"kernel must be 3x3, got shape {kernel.shape}")
+    from .conv import conv2d
+
+    def response(image):
+        out = conv2d(image[None, :, :, None], kernel[:, :, None, None], padding="valid")
+        return np.abs(out).max()
+
+    flat, horizontal, vertical = _edge_images()
+    strong = response(horizontal)
+    ok = strong > 1e-6 and response(flat) < 1e-6 * max(1.0, strong) and response(vertical) < 0.05 * strong
+    return _verdict(ok, "its rows sum to opposite signs and its columns are equal, like Sobel's Gy = "
+                        "[[-1, -2, -1], [0, 0, 0], [1, 2, 1]].",
+                    "a horizontal edge changes from row to row: make the top row negative, the bottom row "
+                    "positive, the weights sum to 0, and every column the same.")
+
+
+# --- notebook 02 -------------------------------------------------------------------------------
+@_checked
+def check_conv_parameters(kernel_size, in_channels, out_channels, answer):
+    """Exercise 02.1: trainable parameters of a conv layer (weights plus one bias per output channel)."""
+    want = kernel_size * kernel_size * in_channels * out_channels + out_channels
+    ok = _number(answer, "answer") == want
+    return _verdict(ok, f"{kernel_size}x{kernel_size}x{in_channels}x{out_channels} weights + {out_channels} "
+                        f"biases = {want}.",
+                    "each output channel has one k x k x C_in kernel and one bias.")
+
+
+@_checked
+def check_sgd_update(update_function):
+    """Exercise 02.2: step 4, a function (weights, gradients, learning_rate) -> updated weights."""
+    import numpy as np
+
+    if not callable(update_function):
+        raise TypeError("pass a function that takes (weights, gradients, learning_rate)")
+    rng = np.random.default_rng(0)
+    weights, gradients = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    result = update_function(weights.copy(), gradients, 0.1)
+    if result is Ellipsis:
+        raise _NotAnswered
+    ok = np.shape(result) == weights.shape and np.allclose(result, weights - 0.1 * gradients)
+    return _verdict(ok, "w <- w - learning_rate * gradient: a small step downhill on the loss.",
+                    "move against the gradient (minus sign), scaled by the learning rate.")

@@ -7,6 +7,13 @@ CASES = [
     (exercises.check_gemm_flops, (lambda n: 2 * n ** 3,), (lambda n: n ** 3,), (lambda n: ...,)),
     (exercises.check_allreduce_sum, (4, 10), (4, 4), (4, ...)),
     (exercises.check_matmul_seconds, (200.0, 8192, 2 * 8192 ** 3 / 200e9), (200.0, 8192, 1.0), (200.0, 8192, ...)),
+    (exercises.check_output_size, (lambda n, k, s, p: (n + 2 * p - k) // s + 1,),
+     (lambda n, k, s, p: n - k + 1,), (lambda n, k, s, p: ...,)),
+    (exercises.check_horizontal_edge_kernel, ([[-1, -2, -1], [0, 0, 0], [1, 2, 1]],),
+     ([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],), (...,)),
+    (exercises.check_conv_parameters, (5, 1, 6, 156), (5, 1, 6, 150), (5, 1, 6, ...)),
+    (exercises.check_sgd_update, (lambda w, g, lr: w - lr * g,), (lambda w, g, lr: w + lr * g,),
+     (lambda w, g, lr: ...,)),
 ]
 
 
