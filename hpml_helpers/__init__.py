@@ -8,7 +8,14 @@ Modules, one concern each:
     backends     Intel/NVIDIA detection and selection, thread knobs, versions, the MXNet numpy shim
     data         the shipped MNIST subset, full Keras datasets when available, digits, sample images
     bench        timers and the GEMM peak of this machine
+    conv         convolution by loops and by im2col + GEMM, output sizes, Sobel
+    models       LeNet-5, a fully-connected baseline (Keras and Gluon under the same names)
+    train        the four training steps written out (Keras GradientTape, Gluon autograd), History
+    cost         parameters and multiply-accumulates per layer of a Keras model
+    visualize    filters, activations, activation maximization, saliency, occlusion
+    scaling      learning-rate scaling and warmup, the ring-allreduce cost model
     distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
+    interactive  widgets (the live kernel editor)
     exercises    check functions for the notebooks' exercises
     notebook_runner  executes notebooks (smoke or full mode) and records time and memory
 """
@@ -19,7 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
-__all__ = ["backends", "bench", "data", "distributed", "exercises", "notebook_runner"]
+__all__ = ["backends", "bench", "conv", "cost", "data", "distributed", "exercises", "interactive", "models",
+           "notebook_runner", "scaling", "train", "visualize"]
 __version__ = "0.1.0"
 
 
