@@ -1,0 +1,272 @@
+"""The lecture's networks, built the same way in Keras and in MXNet Gluon.
+
+- ``lenet5(framework="keras" | "gluon")``: LeCun et al. 1998, adapted to 28x28 MNIST images.
+- ``fully_connected(framework=...)``: the fully-connected baseline LeNet-5 is compared with.
+
+Every architecture is written once, as a framework-neutral list of layers (``_conv``, ``_pool``,
+``_flatten``, ``_dense``, ``_dropout``), and turned into a model by ``_build``. The layer names are
+the same in both frameworks (conv1, pool1, conv2, pool2, fc1, fc2, output), so the notebooks can
+point at "conv1" whichever framework runs. To add a network (AlexNet and its Zeiler & Fergus
+layer removals are next), write its layer list and a public function that calls ``_build``.
+
+Conventions:
+- ``input_shape`` is the shape of one image, (height, width, channels), in both frameworks.
+- Keras models take NHWC batches and are built (their input shape is known, so ``summary()`` and
+  ``count_params()`` work at once).
+- Gluon models are ``HybridBlock``s that take **NCHW** batches (MXNet's convolutions are
+  channels-first), initialised with Xavier on ``context`` (default ``mx.cpu()``); ``train``
+  hybridizes them.
+- The output layer returns logits (class scores, no softmax): the losses apply the softmax
+  themselves, which is numerically more stable.
+
+Used by notebooks 02-training-a-cnn, 03-feature-visualization, 04-alexnet-depth-ablation,
+05-compute-and-hardware, 06-distributed-sgd, 07-large-batch-training and 08-transfer-learning.
+"""
+import functools
+
+FRAMEWORK_CHOICES = ("keras", "gluon")
+ACTIVATION_CHOICES = ("relu", "tanh", "sigmoid")
+
+
+# ---------------------------------------------------------------------------------------------
+# Framework-neutral layer descriptions
+# ---------------------------------------------------------------------------------------------
+def _conv(name, filters, kernel_size, strides=1, padding="valid", activation="relu"):
+    """A 2-D convolution; padding is "valid", "same" (stride 1 only) or a number of pixels."""
+    return {"kind": "conv", "name": name, "filters": filters, "kernel_size": kernel_size,
+            "strides": strides, "padding": padding, "activation": activation}
+
+
+def _pool(name, kind, pool_size, strides=None):
+    """A pooling layer, kind "avg" or "max", without padding."""
+    return {"kind": kind + "_pool", "name": name, "pool_size": pool_size, "strides": strides or pool_size}
+
+
+def _flatten(name="flatten"):
+    """Flatten the feature maps into one vector per image."""
+    return {"kind": "flatten", "name": name}
+
+
+def _dense(name, units, activation=None):
+    """A fully-connected layer (activation None: a linear layer, as the logits are)."""
+    return {"kind": "dense", "name": name, "units": units, "activation": activation}
+
+
+def _dropout(name, rate):
+    """Dropout with the given rate (AlexNet uses 0.5 in its fully-connected layers)."""
+    return {"kind": "dropout", "name": name, "rate": rate}
+
+
+def _conv_padding_pixels(layer):
+    """Pixels of zero padding on each side; "same" keeps the size and needs stride 1."""
+    padding, kernel_size = layer["padding"], layer["kernel_size"]
+    if padding == "valid":
+        return 0
+    if padding == "same":
+        if layer["strides"] != 1 or kernel_size % 2 == 0:
+            raise ValueError(f"layer {layer['name']}: 'same' padding needs stride 1 and an odd kernel; "
+                             "give the padding in pixels instead")
+        return (kernel_size - 1) // 2
+    return int(padding)
+
+
+def _output_shapes(layers, input_shape):
+    """(height, width, channels) or (units,) after each layer: the output-size arithmetic."""
+    height, width, channels = input_shape
+    shapes = []
+    for layer in layers:
+        kind = layer["kind"]
+        if kind == "conv":
+            pad, kernel, stride = _conv_padding_pixels(layer), layer["kernel_size"], layer["strides"]
+            height = (height + 2 * pad - kernel) // stride + 1
+            width = (width + 2 * pad - kernel) // stride + 1
+            channels = layer["filters"]
+        elif kind.endswith("_pool"):
+            height = (height - layer["pool_size"]) // layer["strides"] + 1
+            width = (width - layer["pool_size"]) // layer["strides"] + 1
+        elif kind == "flatten":
+            channels, height, width = height * width * channels, None, None
+        elif kind == "dense":
+            channels = layer["units"]
+        if height is not None and (height < 1 or width < 1):
+            raise ValueError(f"input_shape {tuple(input_shape)} is too small: the feature maps would "
+                             f"vanish at layer {layer['name']}")
+        shapes.append((height, width, channels) if height is not None else (channels,))
+    return shapes
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders: the same layer list in Keras or in Gluon
+# ---------------------------------------------------------------------------------------------
+def _build_keras(layers, name, input_shape):
+    import keras
+
+    keras_layers = [keras.Input(shape=input_shape, name="images")]
+    for layer in layers:
+        kind, layer_name = layer["kind"], layer["name"]
+        if kind == "conv":
+            padding = layer["padding"]
+            if padding not in ("valid", "same"):
+                keras_layers.append(keras.layers.ZeroPadding2D(int(padding), name=layer_name + "_pad"))
+                padding = "valid"
+            keras_layers.append(keras.layers.Conv2D(layer["filters"], layer["kernel_size"], layer["strides"],
+                                                    padding=padding, activation=layer["activation"],
+                                                    name=layer_name))
+        elif kind in ("avg_pool", "max_pool"):
+            pool_class = keras.layers.AveragePooling2D if kind == "avg_pool" else keras.layers.MaxPooling2D
+            keras_layers.append(pool_class(layer["pool_size"], layer["strides"], name=layer_name))
+        elif kind == "flatten":
+            keras_layers.append(keras.layers.Flatten(name=layer_name))
+        elif kind == "dense":
+            keras_layers.append(keras.layers.Dense(layer["units"], activation=layer["activation"],
+                                                   name=layer_name))
+        elif kind == "dropout":
+            keras_layers.append(keras.layers.Dropout(layer["rate"], name=layer_name))
+    # Keras's default initialiser, glorot_uniform, is Xavier's: the same as the Gluon models get.
+    return keras.Sequential(keras_layers, name=name)
+
+
+_named_sequential_class = None
+
+
+def _named_sequential(prefix):
+    """A Gluon ``HybridSequential`` whose layers are named: ``model.conv1``, ``model["conv1"]``."""
+    global _named_sequential_class
+    if _named_sequential_class is None:
+        from mxnet.gluon import nn
+
+        class NamedHybridSequential(nn.HybridSequential):
+            """HybridSequential with named layers, like a Keras Sequential (``model["conv1"]``)."""
+
+            def add_named(self, name, block):
+                """Append ``block`` under ``name``."""
+                self.register_child(block, name)
+                # Bypass Block.__setattr__, which would register the block a second time.
+                self.__dict__[name] = block
+
+            def __getitem__(self, key):
+                return self._children[key] if isinstance(key, str) else super().__getitem__(key)
+
+        _named_sequential_class = NamedHybridSequential
+    return _named_sequential_class(prefix=prefix)
+
+
+def _build_gluon(layers, name, input_shape, context):
+    import mxnet as mx
+    from mxnet.gluon import nn
+
+    shapes = _output_shapes(layers, input_shape)
+    model = _named_sequential(name + "_")
+    # Giving in_channels/in_units from the shape arithmetic lets Gluon create the weights now
+    # instead of at the first batch, so parameter counts are available right after building.
+    previous = tuple(input_shape)
+    with model.name_scope():
+        for layer, shape in zip(layers, shapes):
+            kind, prefix = layer["kind"], layer["name"] + "_"
+            add = functools.partial(model.add_named, layer["name"])
+            if kind == "conv":
+                add(nn.Conv2D(layer["filters"], layer["kernel_size"], layer["strides"],
+                                    padding=_conv_padding_pixels(layer), activation=layer["activation"],
+                                    in_channels=previous[-1], prefix=prefix))
+            elif kind in ("avg_pool", "max_pool"):
+                pool_class = nn.AvgPool2D if kind == "avg_pool" else nn.MaxPool2D
+                add(pool_class(layer["pool_size"], layer["strides"], prefix=prefix))
+            elif kind == "flatten":
+                add(nn.Flatten(prefix=prefix))
+            elif kind == "dense":
+                add(nn.Dense(layer["units"], activation=layer["activation"], in_units=previous[-1],
+                                   prefix=prefix))
+            elif kind == "dropout":
+                add(nn.Dropout(layer["rate"], prefix=prefix))
+            previous = shape
+    model.initialize(mx.init.Xavier(), ctx=context or mx.cpu())
+    return model
+
+
+def _check_arguments(framework, num_classes, input_shape, context, activation="relu"):
+    """Validate the arguments every model function shares; return input_shape as (H, W, C)."""
+    if not isinstance(framework, str) or framework.lower() not in FRAMEWORK_CHOICES:
+        raise ValueError(f"framework must be one of {', '.join(map(repr, FRAMEWORK_CHOICES))}; "
+                         f"got {framework!r}")
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if activation not in ACTIVATION_CHOICES:
+        raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATION_CHOICES))}; "
+                         f"got {activation!r}")
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a tuple (height, width, channels), got {input_shape!r}") from None
+    if len(shape) == 2:
+        shape = shape + (1,)
+    if len(shape) != 3 or not all(isinstance(size, int) and not isinstance(size, bool) and size > 0
+                                  for size in shape):
+        raise ValueError(f"input_shape must be (height, width, channels) with positive integers, "
+                         f"got {input_shape!r}")
+    if shape[0] in (1, 3) and shape[2] not in (1, 3):
+        raise ValueError(f"input_shape {shape} looks channels-first; give (height, width, channels) for "
+                         "both frameworks (the Gluon model itself takes NCHW batches)")
+    if framework.lower() == "keras" and context is not None:
+        raise ValueError("context is for framework='gluon' only (Keras places models itself; "
+                         "see backends.use())")
+    return shape
+
+
+def _build(layers, name, framework, input_shape, context):
+    """Turn a layer list into a Keras or Gluon model (input_shape already checked)."""
+    _output_shapes(layers, input_shape)  # fails early, with a clear message, if the image is too small
+    if framework.lower() == "keras":
+        return _build_keras(layers, name, input_shape)
+    return _build_gluon(layers, name, input_shape, context)
+
+
+# ---------------------------------------------------------------------------------------------
+# The networks
+# ---------------------------------------------------------------------------------------------
+def _lenet5_layers(num_classes, activation):
+    # Differences from the 1998 paper, each chosen to keep the network simple to build and read:
+    # - ReLU by default instead of the paper's scaled tanh (1.7159 tanh(2x/3)): it trains in one or
+    #   two epochs with plain SGD, and it is what AlexNet and everything after use. activation="tanh"
+    #   gives the paper's shape of nonlinearity.
+    # - Average pooling for the paper's "subsampling" layers S2 and S4; the paper also multiplied by
+    #   a trainable coefficient, added a bias and applied a sigmoid. Max pooling (AlexNet's choice) is
+    #   the modern default; average pooling is kept here because it is what LeNet-5 did.
+    # - conv1 pads by 2 ("same"): the paper fed 32x32 images (MNIST digits padded by 2 pixels each
+    #   side), so 28x28 input with same padding gives the paper's 28x28x6 C1 maps.
+    # - conv2 connects to all 6 maps (the paper used a sparse connection table) and the output is a
+    #   plain dense layer instead of the paper's Gaussian RBF units.
+    # Hence 61,706 parameters instead of the paper's ~60,000.
+    return [
+        _conv("conv1", 6, 5, padding="same", activation=activation),   # 28x28x1 -> 28x28x6
+        _pool("pool1", "avg", 2),                                       # -> 14x14x6
+        _conv("conv2", 16, 5, padding="valid", activation=activation),  # -> 10x10x16
+        _pool("pool2", "avg", 2),                                       # -> 5x5x16
+        _flatten("flatten"),                                            # -> 400
+        _dense("fc1", 120, activation),
+        _dense("fc2", 84, activation),
+        _dense("output", num_classes),                                  # logits
+    ]
+
+
+def lenet5(framework="keras", num_classes=10, input_shape=(28, 28, 1), activation="relu", context=None):
+    """LeNet-5 (LeCun et al. 1998) for 28x28 images; Gluon models take NCHW batches."""
+    input_shape = _check_arguments(framework, num_classes, input_shape, context, activation)
+    return _build(_lenet5_layers(num_classes, activation), "lenet5", framework, input_shape, context)
+
+
+def fully_connected(framework="keras", num_classes=10, input_shape=(28, 28, 1), hidden_units=(300, 100),
+                    activation="relu", context=None):
+    """A fully-connected network (default 300-100 hidden units, the paper's baseline)."""
+    input_shape = _check_arguments(framework, num_classes, input_shape, context, activation)
+    try:
+        hidden_units = tuple(hidden_units)
+    except TypeError:
+        raise TypeError(f"hidden_units must be a sequence of layer widths, got {hidden_units!r}") from None
+    if not all(isinstance(units, int) and not isinstance(units, bool) and units > 0 for units in hidden_units):
+        raise ValueError(f"hidden_units must hold positive integers, got {hidden_units!r}")
+    # Every pixel connects to every hidden unit: with the default sizes that is 266,610 parameters,
+    # four times LeNet-5's, for a network that is less accurate on MNIST (the lecture's point).
+    layers = [_flatten("flatten")]
+    layers += [_dense(f"fc{index}", units, activation) for index, units in enumerate(hidden_units, start=1)]
+    layers.append(_dense("output", num_classes))
+    return _build(layers, "fully_connected", framework, input_shape, context)
