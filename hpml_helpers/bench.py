@@ -83,3 +83,55 @@ def plot_gemm(results, ax=None, label="NumPy float32 GEMM"):
     ax.legend(loc="lower right")
     ax.figure.tight_layout()
     return ax.figure
+
+
+CONV_METHODS = ("naive", "im2col", "tensorflow", "mxnet")
+
+
+def conv_layer_flops(batch_size, height, width, in_channels, out_channels, kernel_size):
+    """Floating-point operations of a stride-1 "same" convolution: 2 per multiply-add."""
+    return 2 * batch_size * height * width * kernel_size * kernel_size * in_channels * out_channels
+
+
+def _conv_function(method, images, kernel):
+    """A no-argument callable computing the convolution with ``method`` (data already prepared)."""
+    from . import conv
+
+    if method == "naive":
+        return lambda: conv.conv2d_naive(images, kernel, padding="same")
+    if method == "im2col":
+        return lambda: conv.conv2d_im2col(images, kernel, padding="same")
+    if method == "tensorflow":
+        import tensorflow as tf
+
+        x, w = tf.constant(images), tf.constant(kernel)
+        return lambda: tf.nn.conv2d(x, w, strides=1, padding="SAME").numpy()
+    import mxnet as mx  # MXNet wants NCHW data and an OIHW kernel
+
+    x = mx.nd.array(images.transpose(0, 3, 1, 2))
+    w = mx.nd.array(kernel.transpose(3, 2, 0, 1))
+    kh, kw = kernel.shape[:2]
+    return lambda: mx.nd.Convolution(x, w, kernel=(kh, kw), pad=(kh // 2, kw // 2), num_filter=kernel.shape[3],
+                                     no_bias=True).wait_to_read()
+
+
+def conv_speeds(methods=("im2col", "tensorflow", "mxnet"), batch_size=8, image_size=56, in_channels=64,
+                out_channels=64, kernel_size=3, repeats=3, seed=0):
+    """Time a float32 "same" convolution layer with each method; rows with seconds and GFLOP/s."""
+    import numpy as np
+
+    unknown = [method for method in methods if method not in CONV_METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty list from {', '.join(CONV_METHODS)}; got {list(methods)}")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (a centred 'same' kernel), got {kernel_size}")
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((batch_size, image_size, image_size, in_channels), dtype=np.float32)
+    kernel = rng.standard_normal((kernel_size, kernel_size, in_channels, out_channels), dtype=np.float32)
+    flops = conv_layer_flops(batch_size, image_size, image_size, in_channels, out_channels, kernel_size)
+    layer = f"batch {batch_size}, {image_size}x{image_size}, {in_channels}->{out_channels}, {kernel_size}x{kernel_size}"
+    rows = []
+    for method in methods:
+        seconds = best_time(_conv_function(method, images, kernel), repeats=repeats)
+        rows.append({"method": method, "layer": layer, "seconds": seconds, "gflops": flops / seconds / 1e9})
+    return rows
