@@ -58,16 +58,16 @@ class KernelEditor:
         if image.ndim != 2:
             raise ValueError(f"image must be a 2-D grey image, got shape {image.shape}")
         self.image = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
-        layout = widgets.Layout(width="150px")
+        layout = widgets.Layout(width="250px")
         self.sliders = [widgets.FloatSlider(value=0.0, min=-4.0, max=4.0, step=0.05, readout_format=".2f",
                                             continuous_update=False, layout=layout,
-                                            description=f"w[{row},{col}]", style={"description_width": "40px"})
+                                            description=f"w[{row},{col}]", style={"description_width": "45px"})
                         for row in range(3) for col in range(3)]
         self.presets = widgets.Dropdown(options=list(PRESETS), value=preset, description="preset")
         self.input_view = widgets.Image(value=to_png(self.image), format="png", width=size, height=size)
         self.output_view = widgets.Image(format="png", width=size, height=size)
         self.status = widgets.HTML()
-        grid = widgets.GridBox(self.sliders, layout=widgets.Layout(grid_template_columns="repeat(3, 160px)"))
+        grid = widgets.GridBox(self.sliders, layout=widgets.Layout(grid_template_columns="repeat(3, 260px)"))
         pictures = widgets.HBox([widgets.VBox([widgets.HTML("<b>input</b>"), self.input_view]),
                                  widgets.VBox([widgets.HTML("<b>output = input * kernel</b>"), self.output_view])])
         self.widget = widgets.VBox([self.presets, grid, self.status, pictures])
