@@ -4,11 +4,15 @@
   over Gloo on this machine; ``controller="mpi"`` and ``hosts=`` for a cluster).
 - ``run_parameter_server(script, num_workers, num_servers, mode)``: MXNet's parameter server, with a
   scheduler, servers and workers on 127.0.0.1 and a free port chosen for you.
+- ``run_tf_multiworker(script, num_workers)``: TensorFlow's MultiWorkerMirroredStrategy, N workers on
+  127.0.0.1, each with a TF_CONFIG naming the cluster (free ports) and its own index.
 
 Every launcher streams the workers' output prefixed by rank, collects the JSON result line each
 worker prints with ``emit_result``, enforces a timeout, and on a worker failure, a timeout or a
 keyboard interrupt ends every process it started (children included) and raises ``WorkerError``
-naming the rank and its last lines. Worker scripts live in ``hpml_helpers/workers/``.
+naming the rank and its last lines. ``threads_per_worker=1`` pins each process's math libraries to one
+thread (OMP, MKL, MXNet's engine, TensorFlow), so N workers on N cores do not fight over them.
+Worker scripts live in ``hpml_helpers/workers/``.
 Used by notebooks 00, 06 and 07.
 """
 import collections
@@ -87,13 +91,35 @@ def _check_count(value, name, oversubscribe=False):
                          f"or oversubscribe=True if you want it anyway.")
 
 
-def _worker_environment(extra=None):
-    """Environment for worker processes: unbuffered output and the kit importable."""
+def thread_environment(threads):
+    """Environment variables that limit one process's math libraries to ``threads`` threads (None: {})."""
+    if threads is None:
+        return {}
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads_per_worker must be a positive integer or None, got {threads!r}")
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS",
+             "TF_NUM_INTRAOP_THREADS")
+    # TensorFlow's collective ops hold an inter-op thread while they wait for the other workers: one
+    # inter-op thread more than intra-op keeps one free for the compute they wait on.
+    return {**{name: threads for name in names}, "TF_NUM_INTEROP_THREADS": threads + 1}
+
+
+def _worker_environment(extra=None, threads=None):
+    """Environment for worker processes: unbuffered output, the kit importable, optional thread limits."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env.update({key: str(value) for key, value in (extra or {}).items()})
+    env.update({key: str(value) for key, value in {**thread_environment(threads), **(extra or {})}.items()})
     return env
+
+
+def _describe_status(code):
+    """Say "status 1", or "status 137 (killed by SIGKILL)" for a process a signal ended."""
+    number = -code if code < 0 else code - 128 if code > 128 else None
+    try:
+        return f"status {code} (killed by {signal.Signals(number).name})" if number else f"status {code}"
+    except ValueError:
+        return f"status {code}"
 
 
 class ProcessGroup:
@@ -149,8 +175,8 @@ class ProcessGroup:
                 code = process.poll()
                 if code not in (None, 0):
                     self._drain(split_ranks)
-                    failed = self._failed_label(name, split_ranks)
-                    raise WorkerError(f"{failed} exited with status {code}", failed, self.tails[failed])
+                    failed, code = self._failed_label(name, code, split_ranks)
+                    raise WorkerError(f"{failed} exited with {_describe_status(code)}", failed, self.tails[failed])
             if time.monotonic() > deadline:
                 self._drain(split_ranks)
                 slowest = next((n for n in required if self.processes[n].poll() is None), required[0])
@@ -160,13 +186,17 @@ class ProcessGroup:
                 break
         self._drain(split_ranks)
 
-    def _failed_label(self, name, split_ranks):
-        """For horovodrun, name the rank whose output ends in an error rather than the launcher."""
+    def _failed_label(self, name, code, split_ranks):
+        """For horovodrun, name the rank that failed first (horovodrun reports it) rather than the launcher."""
         if split_ranks:
+            report = "\n".join(self.tails[name])
+            first = re.search(r"Process name: (\d+)\s+Exit code: (-?\d+)", report)
+            if first:
+                return f"rank {first.group(1)}", int(first.group(2))
             for label, tail in self.tails.items():
                 if label.startswith("rank") and any("Error" in line or "Traceback" in line for line in tail):
-                    return label
-        return name
+                    return label, code
+        return name, code
 
     def _drain(self, split_ranks):
         while True:
@@ -223,11 +253,14 @@ def _run(group, required, timeout, split_ranks=False, finish_grace=15.0):
         group.kill_all()
 
 
-def _validate_common(args, timeout):
-    if isinstance(args, str) or not all(isinstance(arg, (str, int, float)) for arg in args):
-        raise TypeError(f"args must be a list of strings or numbers, got {args!r}")
+def _validate_common(args, timeout, env_vars=None, threads=None):
+    if isinstance(args, str) or not all(isinstance(arg, (str, int, float, os.PathLike)) for arg in args):
+        raise TypeError(f"args must be a list of strings, numbers or paths, got {args!r}")
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if env_vars is not None and not (isinstance(env_vars, dict) and all(isinstance(key, str) for key in env_vars)):
+        raise TypeError(f"env_vars must be a dict of variable names to values, got {env_vars!r}")
+    thread_environment(threads)
 
 
 def horovod_python(env="mxnet"):
@@ -250,18 +283,18 @@ def horovod_python(env="mxnet"):
 
 
 def run_horovod(script, num_proc=2, args=(), env="mxnet", timeout=300, hosts=None, controller="gloo",
-                env_vars=None, stream=True, oversubscribe=False):
+                env_vars=None, stream=True, oversubscribe=False, threads_per_worker=None):
     """Run a worker script on ``num_proc`` Horovod ranks; return the workers' results sorted by rank."""
     path = worker_script(script)
     _check_count(num_proc, "num_proc", oversubscribe or hosts is not None)
-    _validate_common(args, timeout)
+    _validate_common(args, timeout, env_vars, threads_per_worker)
     if controller not in ("gloo", "mpi"):
         raise ValueError(f"controller must be 'gloo' or 'mpi', got {controller!r}")
     python = horovod_python(env)
     command = [str(python.parent / "horovodrun"), "-np", str(num_proc), "-H", hosts or f"localhost:{num_proc}",
                f"--{controller}", str(python), str(path), *map(str, args)]
     group = ProcessGroup(stream=stream)
-    group.start("horovodrun", command, _worker_environment(env_vars))
+    group.start("horovodrun", command, _worker_environment(env_vars, threads_per_worker))
     _run(group, ["horovodrun"], timeout, split_ranks=True)
     results = [item for label, items in group.results.items() for item in items]
     missing = num_proc - len(results)
@@ -272,12 +305,12 @@ def run_horovod(script, num_proc=2, args=(), env="mxnet", timeout=300, hosts=Non
 
 
 def run_parameter_server(script, num_workers=2, num_servers=1, mode="dist_sync", args=(), timeout=300,
-                         port=None, env_vars=None, stream=True, oversubscribe=False):
+                         port=None, env_vars=None, stream=True, oversubscribe=False, threads_per_worker=None):
     """Run MXNet's parameter server on 127.0.0.1; return the workers' results sorted by kvstore rank."""
     path = worker_script(script)
     _check_count(num_workers, "num_workers", oversubscribe)
     _check_count(num_servers, "num_servers")
-    _validate_common(args, timeout)
+    _validate_common(args, timeout, env_vars, threads_per_worker)
     if mode not in KVSTORE_MODES:
         raise ValueError(f"mode must be one of {', '.join(KVSTORE_MODES)}, got {mode!r}")
     if port is None:
@@ -291,12 +324,13 @@ def run_parameter_server(script, num_workers=2, num_servers=1, mode="dist_sync",
     try:
         group.start("scheduler", serve, _worker_environment({**cluster, "DMLC_ROLE": "scheduler"}))
         for index in range(num_servers):
-            group.start(f"server {index}", serve, _worker_environment({**cluster, "DMLC_ROLE": "server"}))
+            group.start(f"server {index}", serve,
+                        _worker_environment({**cluster, "DMLC_ROLE": "server"}, threads_per_worker))
         workers = []
         for index in range(num_workers):
             workers.append(f"worker {index}")
             group.start(workers[-1], [sys.executable, str(path), *map(str, args)],
-                        _worker_environment({**cluster, "DMLC_ROLE": "worker"}))
+                        _worker_environment({**cluster, "DMLC_ROLE": "worker"}, threads_per_worker))
     except BaseException:
         group.kill_all()
         raise
@@ -305,4 +339,57 @@ def run_parameter_server(script, num_workers=2, num_servers=1, mode="dist_sync",
     if len(results) < num_workers:
         raise WorkerError(f"{num_workers - len(results)} of {num_workers} workers printed no result line",
                           workers[0], group.tails[workers[0]])
+    return sorted(results, key=lambda item: item.get("rank", 0))
+
+
+def _free_ports(count):
+    """``count`` different ports on 127.0.0.1, free right now (held open together so none repeats)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def tf_config(ports, index):
+    """The TF_CONFIG of worker ``index`` in a cluster of workers on 127.0.0.1 at ``ports``."""
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def run_tf_multiworker(script, num_workers=2, args=(), timeout=300, ports=None, env_vars=None, stream=True,
+                       oversubscribe=False, threads_per_worker=None):
+    """Run a TensorFlow multi-worker script on 127.0.0.1; return the workers' results sorted by index."""
+    path = worker_script(script)
+    _check_count(num_workers, "num_workers", oversubscribe)
+    _validate_common(args, timeout, env_vars, threads_per_worker)
+    if ports is None:
+        ports = _free_ports(num_workers)
+    else:
+        ports = list(ports)
+        if len(ports) != num_workers or len(set(ports)) != num_workers:
+            raise ValueError(f"ports must be {num_workers} different ports (one per worker), got {ports!r}")
+        for port in ports:
+            _check_port(port)
+    group = ProcessGroup(stream=stream)
+    workers = [f"worker {index}" for index in range(num_workers)]
+    try:
+        for index, label in enumerate(workers):
+            # Quiet C++ logs unless asked; TF_CONFIG tells MultiWorkerMirroredStrategy who is who.
+            extra = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **(env_vars or {}),
+                     "TF_CONFIG": tf_config(ports, index)}
+            group.start(label, [sys.executable, str(path), *map(str, args)],
+                        _worker_environment(extra, threads_per_worker))
+    except BaseException:
+        group.kill_all()
+        raise
+    _run(group, workers, timeout)
+    results = [item for label in workers for item in group.results[label]]
+    if len(results) < num_workers:
+        silent = next(label for label in workers if not group.results[label])
+        raise WorkerError(f"{num_workers - len(results)} of {num_workers} workers printed no result line "
+                          "(emit_result)", silent, group.tails[silent])
     return sorted(results, key=lambda item: item.get("rank", 0))

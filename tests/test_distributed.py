@@ -131,3 +131,101 @@ def test_missing_horovod_environment_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(distributed.HOROVOD_ENVS, "tensorflow", tmp_path / "no-such-venv")
     with pytest.raises(RuntimeError, match="Horovod for TensorFlow is not installed.*make lab"):
         distributed.run_horovod("allreduce_check", env="tensorflow")
+
+
+# ----------------------------------------------------------------------- TensorFlow multi-worker launcher
+
+def test_tf_multiworker_gives_each_worker_its_tf_config_and_thread_limits(tmp_path):
+    script = write_worker(tmp_path, "shows_tf_config", """
+        import json, os
+        from hpml_helpers.distributed import emit_result
+        config = json.loads(os.environ["TF_CONFIG"])
+        emit_result({"rank": config["task"]["index"], "config": config,
+                     "threads": os.environ["OMP_NUM_THREADS"], "extra": os.environ["HPML_EXTRA"]})
+    """)
+    results = distributed.run_tf_multiworker(str(script), num_workers=2, timeout=60, stream=False,
+                                             threads_per_worker=1, env_vars={"HPML_EXTRA": "yes"})
+    assert [result["rank"] for result in results] == [0, 1]
+    addresses = results[0]["config"]["cluster"]["worker"]
+    assert len(set(addresses)) == 2 and all(address.startswith("127.0.0.1:") for address in addresses)
+    for index, result in enumerate(results):
+        assert result["config"] == {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+        assert result["threads"] == "1" and result["extra"] == "yes"
+
+
+def test_thread_environment_names_every_library():
+    assert distributed.thread_environment(None) == {}
+    env = distributed.thread_environment(2)
+    assert env["OMP_NUM_THREADS"] == env["MXNET_CPU_WORKER_NTHREADS"] == env["TF_NUM_INTRAOP_THREADS"] == 2
+
+
+# The same failure on each engine: after a few real collective steps, worker 1 is killed (SIGKILL, as
+# the kernel's out-of-memory killer would do it) while worker 0 waits for it in the next collective step.
+KILLED_WORKERS = {
+    "horovod": """
+        import os, signal
+        import hpml_helpers, horovod.mxnet as hvd, mxnet as mx
+        hvd.init()
+        for step in range(1_000_000):
+            hvd.allreduce(mx.nd.ones((16,)), name="step").wait_to_read()
+            if step == 5 and hvd.rank() == 1:
+                print("rank 1 dies now", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+    """,
+    "parameter_server": """
+        import os, signal
+        import hpml_helpers, mxnet as mx
+        kv = mx.kv.create("dist_sync")
+        kv.init("w", mx.nd.zeros((16,)))
+        out = mx.nd.zeros((16,))
+        for step in range(1_000_000):
+            kv.push("w", mx.nd.ones((16,)))
+            kv.pull("w", out=out)
+            out.wait_to_read()
+            if step == 5 and kv.rank == 1:
+                print("worker 1 dies now", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+    """,
+    "tf_multiworker": """
+        import json, os, signal
+        import hpml_helpers, tensorflow as tf
+        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        for step in range(1_000_000):
+            total = strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+            if step == 5 and index == 1:
+                print("worker 1 dies now", float(total), flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+    """,
+}
+
+
+@pytest.mark.parametrize("engine", sorted(KILLED_WORKERS))
+def test_killed_worker_fails_the_run_within_a_minute_and_leaves_no_process(tmp_path, engine):
+    marker = f"killed_{engine}_{os.getpid()}_{time.monotonic_ns()}"
+    script = str(write_worker(tmp_path, marker, KILLED_WORKERS[engine]))
+    launch = {"horovod": lambda: distributed.run_horovod(script, num_proc=2, timeout=150, stream=False),
+              "parameter_server": lambda: distributed.run_parameter_server(script, num_workers=2, timeout=150,
+                                                                           stream=False),
+              "tf_multiworker": lambda: distributed.run_tf_multiworker(script, num_workers=2, timeout=150,
+                                                                       stream=False)}[engine]
+    start = time.monotonic()
+    with pytest.raises(distributed.WorkerError, match="exited with status .*SIGKILL") as failure:
+        launch()
+    assert failure.value.label in ("rank 1", "worker 1")
+    assert any("dies now" in line for line in failure.value.last_lines)
+    assert time.monotonic() - start < 60
+    assert processes_running(marker) == []
+
+
+def test_tf_multiworker_rejects_bad_requests():
+    with pytest.raises(ValueError, match="ports must be 2 different ports"):
+        distributed.run_tf_multiworker("tf_multiworker_mnist", ports=[20001, 20001])
+    with pytest.raises(ValueError, match="num_workers must be a positive integer"):
+        distributed.run_tf_multiworker("tf_multiworker_mnist", num_workers=0)
+    with pytest.raises(ValueError, match="threads_per_worker must be a positive integer"):
+        distributed.run_tf_multiworker("tf_multiworker_mnist", threads_per_worker=0)
+    with pytest.raises(TypeError, match="env_vars must be a dict"):
+        distributed.run_horovod("allreduce_check", env_vars=["OMP_NUM_THREADS=1"])
+    with pytest.raises(TypeError, match="args must be a list of strings, numbers or paths"):
+        distributed.run_parameter_server("ps_training", args="--epochs 1")

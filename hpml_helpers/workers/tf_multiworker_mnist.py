@@ -1,0 +1,133 @@
+"""Data-parallel training of LeNet-5 on MNIST with TensorFlow's MultiWorkerMirroredStrategy (Keras 3 model).
+
+Started by ``hpml_helpers.distributed.run_tf_multiworker`` (notebook 06 and the tests), which gives
+each worker a TF_CONFIG naming the cluster (127.0.0.1 and free ports) and its own index. By hand, one
+shell per worker (see cluster/tf_multiworker.sbatch for a SLURM cluster):
+    export HPML_CLUSTER='{"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}'
+    TF_CONFIG="{\"cluster\": $HPML_CLUSTER, \"task\": {\"type\": \"worker\", \"index\": 0}}" \
+        python hpml_helpers/workers/tf_multiworker_mnist.py &
+    TF_CONFIG="{\"cluster\": $HPML_CLUSTER, \"task\": {\"type\": \"worker\", \"index\": 1}}" \
+        python hpml_helpers/workers/tf_multiworker_mnist.py
+
+A custom loop, because Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy (see DESIGN.md);
+it is also the lecture's four steps written out:
+1. sample: a tf.data dataset batched with the GLOBAL batch, distributed by the strategy (each worker
+   takes its part of every global batch: auto-shard policy DATA);
+2. forward pass to the loss, scaled by the global batch (``tf.nn.compute_average_loss``) so that the
+   gradients summed over workers are the gradient of the mean loss over the global batch;
+3. backprop (``tf.GradientTape``); the optimizer's ``apply_gradients`` all-reduces them across workers;
+4. update, identical on every worker, so the weights stay identical (the result's checksum proves it).
+
+Result (one line per worker): rank (the task index), num_workers, losses (global mean loss per step,
+``strategy.reduce``), images_per_second, param_sum/param_digest, test_accuracy (worker 0).
+"""
+import argparse
+import json
+import os
+import time
+
+import hpml_helpers  # noqa: F401  (quiet TensorFlow logging)
+import numpy as np
+import tensorflow as tf
+
+from hpml_helpers import data, models
+from hpml_helpers.distributed import emit_result
+from hpml_helpers.workers import _common
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=_common.positive_int, default=1)
+    parser.add_argument("--batch-size", type=_common.positive_int, default=64, help="per worker")
+    parser.add_argument("--learning-rate", type=_common.positive_float, default=0.05)
+    parser.add_argument("--momentum", type=_common.nonnegative_float, default=0.9)
+    parser.add_argument("--num-train", type=_common.positive_int, default=None)
+    parser.add_argument("--num-test", type=_common.positive_int, default=None)
+    parser.add_argument("--max-steps", type=_common.nonnegative_int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-every", type=_common.positive_int, default=20)
+    return parser, parser.parse_args(argv)
+
+
+def main(argv=None):
+    parser, args = parse_arguments(argv)
+    if "TF_CONFIG" not in os.environ:
+        parser.error("TF_CONFIG is not set: start this script with hpml_helpers.distributed.run_tf_multiworker "
+                     "or give each worker a TF_CONFIG (see the docstring)")
+    import keras
+
+    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    rank = int(task["index"])
+    # HPML: reads TF_CONFIG, connects to the other workers; gradients are all-reduced across them
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    num_workers = strategy.num_replicas_in_sync
+    global_batch = args.batch_size * num_workers
+
+    mnist = data.load("mnist", source="subset", num_train=args.num_train, num_test=args.num_test,
+                      verbose=rank == 0)
+    images, labels = data.to_float(mnist.x_train, "NHWC"), mnist.y_train.astype(np.int64)
+    steps_per_epoch = _common.steps_per_epoch(len(labels), args.batch_size, num_workers, parser)
+    total_steps = steps_per_epoch * args.epochs
+    if args.max_steps is not None:
+        total_steps = min(total_steps, args.max_steps)
+
+    dataset = (tf.data.Dataset.from_tensor_slices((images, labels))
+               .shuffle(len(labels), seed=args.seed, reshuffle_each_iteration=True)
+               .batch(global_batch, drop_remainder=True)  # HPML: batch with the global batch size
+               .repeat(args.epochs))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.with_options(options)  # HPML: each worker takes its part of every global batch
+    distributed_dataset = strategy.experimental_distribute_dataset(dataset)
+
+    keras.utils.set_random_seed(args.seed)  # the same initial weights everywhere (the strategy also syncs)
+    with strategy.scope():  # HPML: variables created here are mirrored on every worker
+        model = models.lenet5("keras")
+        optimizer = keras.optimizers.SGD(learning_rate=args.learning_rate, momentum=args.momentum)
+    loss_object = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+
+    def replica_step(batch_images, batch_labels):
+        with tf.GradientTape() as tape:
+            per_example = loss_object(batch_labels, model(batch_images, training=True))
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)  # HPML: / global
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))  # HPML: all-reduce, then update
+        return loss
+
+    @tf.function
+    def train_step(batch):
+        per_replica = strategy.run(replica_step, args=batch)  # HPML: the step on every worker's batch part
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)  # HPML: global mean loss
+
+    losses, step = [], 0
+    start = None
+    for batch in distributed_dataset:
+        if step >= total_steps:
+            break
+        losses.append(train_step(batch))
+        step += 1
+        if step == 1:
+            start = time.perf_counter()  # the first step traces the function: leave it out of the rate
+        if rank == 0 and step % args.log_every == 0:
+            print(f"step {step}/{total_steps} loss {float(losses[-1]):.4f}", flush=True)
+    losses = [float(value) for value in losses]  # reading the values waits for the last step
+    seconds = time.perf_counter() - start if start else 0.0
+    images_per_second = (step - 1) * args.batch_size / seconds if seconds > 0 else 0.0
+    param_sum, param_digest = _common.checksum([variable.numpy() for variable in model.trainable_variables])
+
+    result = {"rank": rank, "num_workers": num_workers, "steps": step, "global_batch_size": global_batch,
+              "losses": losses, "seconds": seconds, "images_per_second": images_per_second,
+              "param_sum": param_sum, "param_digest": param_digest, "test_accuracy": None}
+    if rank == 0:
+        # A plain call, not model.predict: under the strategy, predict would wait for the other workers.
+        test_images = data.to_float(mnist.x_test, "NHWC")
+        predictions = np.concatenate([np.argmax(model(test_images[i:i + 500], training=False), axis=1)
+                                      for i in range(0, len(test_images), 500)])
+        result["test_accuracy"] = float(np.mean(predictions == mnist.y_test))
+        print(f"trained {step} steps on {num_workers} workers, test accuracy {result['test_accuracy']:.3f}",
+              flush=True)
+    emit_result(result)
+
+
+if __name__ == "__main__":
+    main()
