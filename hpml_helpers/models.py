@@ -2,12 +2,16 @@
 
 - ``lenet5(framework="keras" | "gluon")``: LeCun et al. 1998, adapted to 28x28 MNIST images.
 - ``fully_connected(framework=...)``: the fully-connected baseline LeNet-5 is compared with.
+- ``alexnet(framework=..., variant="full" | "small", remove=())``: AlexNet (Krizhevsky et al. 2012) as
+  torchvision defines it (single tower, 61.1 M parameters, 0.714 GMAC at 224x224), or a small version
+  with the same 5 conv + 3 FC structure that trains in seconds; ``remove`` drops layers as Zeiler &
+  Fergus (2014) did in their depth ablation (layers numbered 1-8: conv1-conv5, fc6-fc8).
 
 Every architecture is written once, as a framework-neutral list of layers (``_conv``, ``_pool``,
 ``_flatten``, ``_dense``, ``_dropout``), and turned into a model by ``_build``. The layer names are
 the same in both frameworks (conv1, pool1, conv2, pool2, fc1, fc2, output), so the notebooks can
-point at "conv1" whichever framework runs. To add a network (AlexNet and its Zeiler & Fergus
-layer removals are next), write its layer list and a public function that calls ``_build``.
+point at "conv1" whichever framework runs. To add a network, write its layer list and a public
+function that calls ``_build``.
 
 Conventions:
 - ``input_shape`` is the shape of one image, (height, width, channels), in both frameworks.
@@ -270,3 +274,90 @@ def fully_connected(framework="keras", num_classes=10, input_shape=(28, 28, 1), 
     layers += [_dense(f"fc{index}", units, activation) for index, units in enumerate(hidden_units, start=1)]
     layers.append(_dense("output", num_classes))
     return _build(layers, "fully_connected", framework, input_shape, context)
+
+
+# ---------------------------------------------------------------------------------------------
+# AlexNet and Zeiler & Fergus's layer removals
+# ---------------------------------------------------------------------------------------------
+ALEXNET_VARIANTS = ("full", "small")
+# Layer numbers as Zeiler & Fergus (2014, Table 3) count them: conv1-conv5 are 1-5, fc6-fc8 are 6-8.
+ALEXNET_LAYER_NUMBERS = {1: "conv1", 2: "conv2", 3: "conv3", 4: "conv4", 5: "conv5", 6: "fc6", 7: "fc7", 8: "fc8"}
+# conv1 (the only layer that sees the pixels, and the one with stride 4) and fc8 (the classifier) stay.
+ALEXNET_REMOVABLE = (2, 3, 4, 5, 6, 7)
+# The removals of Zeiler & Fergus's Table 3, in the paper's order.
+ZEILER_FERGUS_REMOVALS = ((), (3, 4), (7,), (6, 7), (3, 4, 6, 7))
+# Channels of conv1-conv5 and units of fc6-fc7. "full" is torchvision's AlexNet (the single-tower form
+# of Krizhevsky et al. 2012, whose two GPU towers had 48+48, 128+128, 192+192, 192+192, 128+128 maps).
+# "small" keeps AlexNet's shape (wide middle convolutions, two wide FC layers) at about 1/5 of the
+# channels and 1/16 of the FC units, so that it trains in seconds per epoch on two CPU cores.
+_ALEXNET_SIZES = {
+    "full": {"channels": (64, 192, 384, 256, 256), "units": 4096, "input_shape": (224, 224, 3),
+             "num_classes": 1000, "conv1": (11, 4, 2), "conv2": 5},
+    "small": {"channels": (16, 32, 64, 64, 32), "units": 256, "input_shape": (64, 64, 1),
+              "num_classes": 10, "conv1": (5, 2, 2), "conv2": 5},
+}
+
+
+def _check_removals(remove):
+    """``remove`` as a sorted tuple of layer numbers; ValueError naming the allowed ones."""
+    allowed = ", ".join(f"{number} ({ALEXNET_LAYER_NUMBERS[number]})" for number in ALEXNET_REMOVABLE)
+    if isinstance(remove, (int, str)) and not isinstance(remove, bool):
+        remove = (remove,)
+    try:
+        numbers = tuple(remove)
+    except TypeError:
+        raise TypeError(f"remove must be a tuple of layer numbers, e.g. (3, 4); got {remove!r}") from None
+    bad = [number for number in numbers
+           if isinstance(number, bool) or not isinstance(number, int) or number not in ALEXNET_REMOVABLE]
+    if bad:
+        raise ValueError(f"remove holds {bad!r}; the layers that can be removed are {allowed}. "
+                         "conv1 (1) turns pixels into features and fc8 (8) is the classifier: they stay.")
+    if len(set(numbers)) != len(numbers):
+        raise ValueError(f"remove lists a layer twice: {remove!r}")
+    return tuple(sorted(numbers))
+
+
+def _alexnet_layers(variant, remove, num_classes, dropout):
+    # Removing a layer takes it (and its dropout) out of the chain; its neighbours connect directly:
+    # - conv2-conv5 keep the spatial size (stride 1, "same" padding: 5x5 pads 2, 3x3 pads 1), so only
+    #   the number of channels changes. The next convolution's kernel simply gets as many input
+    #   channels as the layer before the removed one produces (without conv3 and conv4, conv5 reads
+    #   conv2's 192 maps: its kernel is 3x3x192 instead of 3x3x256).
+    # - The pooling layers stay where they are (after conv1, conv2 and conv5; after the last remaining
+    #   convolution if conv5 is removed), so the feature maps reaching the FC layers keep their size.
+    # - Without fc7, fc8 reads fc6's units; without fc6 and fc7, fc8 reads the flattened pool5 maps:
+    #   each dense layer's input size is whatever arrives.
+    sizes = _ALEXNET_SIZES[variant]
+    channels, units = sizes["channels"], sizes["units"]
+    kernel, stride, pad = sizes["conv1"]
+    layers = [_conv("conv1", channels[0], kernel, strides=stride, padding=pad),  # full: 224 -> 55x55x64
+              _pool("pool1", "max", 3, 2)]                                       # full: -> 27x27x64
+    if 2 not in remove:
+        layers.append(_conv("conv2", channels[1], sizes["conv2"], padding="same"))  # full: -> 27x27x192
+    layers.append(_pool("pool2", "max", 3, 2))                                  # full: -> 13x13
+    for number in (3, 4, 5):                                                    # full: 13x13x384, 256, 256
+        if number not in remove:
+            layers.append(_conv(f"conv{number}", channels[number - 1], 3, padding="same"))
+    layers += [_pool("pool5", "max", 3, 2), _flatten("flatten")]               # full: 6x6x256 = 9,216
+    for number in (6, 7):
+        if number not in remove:
+            if dropout:
+                layers.append(_dropout(f"dropout{number}", dropout))
+            layers.append(_dense(f"fc{number}", units, "relu"))               # full: 4,096 units each
+    layers.append(_dense("fc8", num_classes))                                  # logits
+    return layers
+
+
+def alexnet(framework="keras", variant="full", remove=(), num_classes=None, input_shape=None, dropout=0.5,
+            context=None):
+    """AlexNet, "full" (torchvision's, 61.1 M parameters) or "small"; ``remove`` drops layers 2-7."""
+    if not isinstance(variant, str) or variant not in ALEXNET_VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(map(repr, ALEXNET_VARIANTS))}; got {variant!r}")
+    remove = _check_removals(remove)
+    sizes = _ALEXNET_SIZES[variant]
+    num_classes = sizes["num_classes"] if num_classes is None else num_classes
+    input_shape = _check_arguments(framework, num_classes, input_shape or sizes["input_shape"], context)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}")
+    name = f"alexnet_{variant}" + ("" if not remove else "_without_" + "_".join(map(str, remove)))
+    return _build(_alexnet_layers(variant, remove, num_classes, dropout), name, framework, input_shape, context)
