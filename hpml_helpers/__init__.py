@@ -13,7 +13,11 @@ Modules, one concern each:
     train        the four training steps written out (Keras GradientTape, Gluon autograd), History
     cost         parameters and multiply-accumulates per layer of a Keras model
     visualize    filters, activations, activation maximization, saliency, occlusion
+    ablation     the cluttered-MNIST task and the AlexNet layer-removal experiment (notebook 04)
+    hardware     roofline, memory bandwidth, oneDNN/threads/precision measurements (notebook 05)
     scaling      learning-rate scaling and warmup, the ring-allreduce cost model
+    large_batch  small vs large batch with linear scaling and warmup (notebook 07)
+    distributed_plots  timelines and loss curves of the distributed runs (notebook 06)
     distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
     interactive  widgets (the live kernel editor)
     exercises    check functions for the notebooks' exercises
@@ -26,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
-__all__ = ["backends", "bench", "conv", "cost", "data", "distributed", "exercises", "interactive", "models",
-           "notebook_runner", "scaling", "train", "visualize"]
+__all__ = ["ablation", "backends", "bench", "conv", "cost", "data", "distributed", "distributed_plots", "exercises",
+           "hardware", "interactive", "large_batch", "models", "notebook_runner", "scaling", "train", "visualize"]
 __version__ = "0.1.0"
 
 
