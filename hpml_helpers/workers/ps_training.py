@@ -102,6 +102,9 @@ def main(argv=None):
             trainer.step(step_scale)  # HPML: push gradients, the servers update, pull the parameters
             losses.append(loss.mean())
             step += 1
+            # MXNet queues work and returns at once: wait for this update (and its pull) to finish,
+            # so the time stamp says when the step was done, not when Python queued it.
+            mx.nd.waitall()
             times.append(time.perf_counter() - start)  # wall time of this update, as this worker sees it
             if rank == 0 and step % args.log_every == 0:
                 print(f"{args.mode} step {step}/{total_steps} loss {losses[-1].asscalar():.4f}", flush=True)
