@@ -1,6 +1,9 @@
 """Every exercise check accepts a right answer, rejects a wrong one, and tolerates the placeholder."""
 import pytest
 
+import test_exercises_05
+import test_exercises_06
+import test_exercises_07
 from hpml_helpers import exercises
 
 CASES = [
@@ -17,7 +20,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("check, right, wrong, placeholder", CASES, ids=lambda c: getattr(c, "__name__", ""))
+# Every notebook's checks, each with a right answer, a wrong one and the `...` placeholder.
+ALL_CASES = CASES + test_exercises_05.CASES + test_exercises_06.CASES + test_exercises_07.CASES
+
+
+@pytest.mark.parametrize("check, right, wrong, placeholder", ALL_CASES, ids=lambda c: getattr(c, "__name__", ""))
 def test_check(check, right, wrong, placeholder, capsys):
     assert check(*right) is True
     assert "Correct" in capsys.readouterr().out
