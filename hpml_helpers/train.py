@@ -252,9 +252,12 @@ class _KerasLoop:
         optimizer.build(model.trainable_variables)  # creates Adam's slots before tf.function traces
         loss_function = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-        # input_signature fixes the batch shape: one trace, no retracing, graph-speed steps.
-        @tf.function(input_signature=[tf.TensorSpec([batch_size], tf.int32)])
-        def train_step(batch_indices):
+        # input_signature fixes the batch shape: one trace, no retracing, graph-speed steps. The data
+        # are arguments, not captured: a captured tensor would live as long as the traced graph.
+        @tf.function(input_signature=[tf.TensorSpec(images.shape, images.dtype),
+                                      tf.TensorSpec(labels.shape, labels.dtype),
+                                      tf.TensorSpec([batch_size], tf.int32)])
+        def train_step(images, labels, batch_indices):
             x_batch = tf.gather(images, batch_indices)                      # HPML: 1. sample a batch
             y_batch = tf.gather(labels, batch_indices)
             with tf.GradientTape() as tape:                                 # HPML: record for backprop
@@ -267,7 +270,7 @@ class _KerasLoop:
             predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
             correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predictions, y_batch), tf.float32)))
 
-        self.step = train_step
+        self.step = lambda batch_indices: train_step(images, labels, batch_indices)
 
     def batches(self, order):
         return order  # numpy rows: converting 128 indices per call is cheaper than slicing a tensor

@@ -1,6 +1,7 @@
 """Every exercise check accepts a right answer, rejects a wrong one, and tolerates the placeholder."""
 import pytest
 
+import test_exercises_03_04
 import test_exercises_05
 import test_exercises_06
 import test_exercises_07
@@ -21,7 +22,7 @@ CASES = [
 
 
 # Every notebook's checks, each with a right answer, a wrong one and the `...` placeholder.
-ALL_CASES = CASES + test_exercises_05.CASES + test_exercises_06.CASES + test_exercises_07.CASES
+ALL_CASES = CASES + test_exercises_03_04.CASES + test_exercises_05.CASES + test_exercises_06.CASES + test_exercises_07.CASES
 
 
 @pytest.mark.parametrize("check, right, wrong, placeholder", ALL_CASES, ids=lambda c: getattr(c, "__name__", ""))
