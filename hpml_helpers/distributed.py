@@ -335,10 +335,16 @@ def run_parameter_server(script, num_workers=2, num_servers=1, mode="dist_sync",
         group.kill_all()
         raise
     _run(group, workers, timeout)
+    return _worker_results(group, workers)
+
+
+def _worker_results(group, workers):
+    """The workers' result lines sorted by rank; a WorkerError names the first worker that printed none."""
     results = [item for label in workers for item in group.results[label]]
-    if len(results) < num_workers:
-        raise WorkerError(f"{num_workers - len(results)} of {num_workers} workers printed no result line",
-                          workers[0], group.tails[workers[0]])
+    if len(results) < len(workers):
+        silent = next(label for label in workers if not group.results[label])
+        raise WorkerError(f"{len(workers) - len(results)} of {len(workers)} workers printed no result line "
+                          "(emit_result)", silent, group.tails[silent])
     return sorted(results, key=lambda item: item.get("rank", 0))
 
 
@@ -387,9 +393,4 @@ def run_tf_multiworker(script, num_workers=2, args=(), timeout=300, ports=None, 
         group.kill_all()
         raise
     _run(group, workers, timeout)
-    results = [item for label in workers for item in group.results[label]]
-    if len(results) < num_workers:
-        silent = next(label for label in workers if not group.results[label])
-        raise WorkerError(f"{num_workers - len(results)} of {num_workers} workers printed no result line "
-                          "(emit_result)", silent, group.tails[silent])
-    return sorted(results, key=lambda item: item.get("rank", 0))
+    return _worker_results(group, workers)
