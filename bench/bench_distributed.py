@@ -5,7 +5,9 @@ Three measurements, all with real Horovod (MXNet, Gloo) processes on 127.0.0.1, 
    1 worker x 1 thread and total images/s of 2 workers x 1 thread; efficiency = total(2) / (2 x rate(1)),
    goal >= 0.85. A control runs two independent 1-worker jobs at the same time (no communication at
    all): its efficiency is the most this machine allows right now (shared cores, memory bandwidth), so
-   efficiency / control is the part lost to Horovod itself.
+   efficiency / control is the part lost to Horovod itself. Every rank is bound to its own core
+   (``bind_cores=True``, as ``mpirun --bind-to core``), the 1-worker run included: unbound, Horovod's
+   and MXNet's helper threads wander onto the other rank's core and cost 5-10 points of efficiency.
 2. Allreduce times over buffer sizes (64 B ... 64 MB; ``quick``: up to 4 MB), and the ring model
    T = 2(p-1) alpha + 2(p-1)/p N/B fitted to them (``hpml_helpers.scaling.fit_alpha_beta``).
 3. Tensor fusion: 64 tensors of 4 KB allreduced asynchronously, with Horovod's default fusion threshold
@@ -35,14 +37,15 @@ ALLREDUCE = "horovod_allreduce_gloo_2ranks"
 FUSION = "horovod_tensor_fusion_64x4KB"
 
 
-def _synthetic(num_proc, quick):
+def _synthetic(num_proc, quick, first_core=0):
     """One run of the synthetic benchmark: (total images/s, fewest cores a worker got)."""
     from hpml_helpers import distributed
 
     args = ["--batch-size", BATCH_SIZE, "--num-warmup-batches", 3, "--num-batches-per-iter", 5,
             "--num-iters", 3 if quick else 4]
     results = distributed.run_horovod("horovod_synthetic_benchmark", num_proc=num_proc, args=args, timeout=300,
-                                      threads_per_worker=1, stream=False)
+                                      threads_per_worker=1, stream=False, bind_cores=True,
+                                      env_vars={"HPML_CORE_OFFSET": first_core})
     total = float(sum(np.median(result["rates"]) for result in results))  # median iteration of each worker
     return total, min(result["cores_used"] for result in results)
 
@@ -54,7 +57,7 @@ def _independent_pair(quick):
 
     def one(index):
         try:
-            outcomes[index] = _synthetic(1, quick)
+            outcomes[index] = _synthetic(1, quick, first_core=index)  # one job per core
         except Exception as error:  # re-raised below, in the caller's thread
             errors.append(error)
 
@@ -77,7 +80,7 @@ def _scaling_rows(quick):
         best["pair"] = max(best["pair"], _independent_pair(quick))
     (one, one_cores), (two, two_cores), (pair, pair_cores) = best["one"], best["two"], best["pair"]
     efficiency, ceiling = two / (2 * one), pair / (2 * one)
-    note = f"best of {rounds} round(s), LeNet-5, batch {BATCH_SIZE} per worker"
+    note = f"best of {rounds} round(s), LeNet-5, batch {BATCH_SIZE} per worker, one core per rank"
     return [
         {"benchmark": SCALING, "case": "1 worker x 1 thread", "value": one, "unit": "images/s",
          "note": f"{note}; the worker got {one_cores:.2f} cores"},

@@ -35,6 +35,7 @@ REPO_ROOT = WORKERS_DIR.parent.parent
 RESULT_PREFIX = "HPML_RESULT "
 KVSTORE_MODES = ("dist_sync", "dist_async")
 HOROVOD_ENVS = {"mxnet": REPO_ROOT / ".venv", "tensorflow": REPO_ROOT / ".venv-tf-horovod"}
+BIND_CORE = ("-m", "hpml_helpers.workers._bind_core")  # python -m ... SCRIPT: bound before any import
 _HOROVOD_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
 
 
@@ -283,16 +284,22 @@ def horovod_python(env="mxnet"):
 
 
 def run_horovod(script, num_proc=2, args=(), env="mxnet", timeout=300, hosts=None, controller="gloo",
-                env_vars=None, stream=True, oversubscribe=False, threads_per_worker=None):
-    """Run a worker script on ``num_proc`` Horovod ranks; return the workers' results sorted by rank."""
+                env_vars=None, stream=True, oversubscribe=False, threads_per_worker=None, bind_cores=False):
+    """Run a worker script on ``num_proc`` Horovod ranks; return the workers' results sorted by rank.
+
+    ``bind_cores=True`` binds each rank to one core (core = local rank; ``workers/_bind_core.py`` says why),
+    like ``mpirun --bind-to core``; ``env_vars={"HPML_CORE_OFFSET": k}`` starts the count at core k.
+    """
     path = worker_script(script)
+    if not isinstance(bind_cores, bool):
+        raise TypeError(f"bind_cores must be True or False, got {bind_cores!r}")
     _check_count(num_proc, "num_proc", oversubscribe or hosts is not None)
     _validate_common(args, timeout, env_vars, threads_per_worker)
     if controller not in ("gloo", "mpi"):
         raise ValueError(f"controller must be 'gloo' or 'mpi', got {controller!r}")
     python = horovod_python(env)
     command = [str(python.parent / "horovodrun"), "-np", str(num_proc), "-H", hosts or f"localhost:{num_proc}",
-               f"--{controller}", str(python), str(path), *map(str, args)]
+               f"--{controller}", str(python), *BIND_CORE * bind_cores, str(path), *map(str, args)]
     group = ProcessGroup(stream=stream)
     group.start("horovodrun", command, _worker_environment(env_vars, threads_per_worker))
     _run(group, ["horovodrun"], timeout, split_ranks=True)

@@ -38,6 +38,33 @@ def test_horovod_allreduce_on_two_ranks(capsys):
     assert processes_running("allreduce_check.py") == []
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="binding 2 ranks to 2 cores needs 2 cores")
+def test_horovod_bind_cores_gives_each_rank_its_own_core():
+    cores = sorted(os.sched_getaffinity(0))
+    results = distributed.run_horovod("allreduce_check", num_proc=2, timeout=180, bind_cores=True)
+    assert [result["cores_allowed"] for result in results] == [[cores[0]], [cores[1]]]
+    assert all(result["sum"] == [3.0] * 4 for result in results)  # bound ranks still talk
+    shifted = distributed.run_horovod("allreduce_check", num_proc=1, timeout=180, bind_cores=True,
+                                      env_vars={"HPML_CORE_OFFSET": 1})
+    assert shifted[0]["cores_allowed"] == [cores[1]]
+    unbound = distributed.run_horovod("allreduce_check", num_proc=1, timeout=180)
+    assert unbound[0]["cores_allowed"] == cores
+
+
+def test_core_choice_follows_the_local_rank():
+    from hpml_helpers.workers import _bind_core
+
+    assert _bind_core.local_rank({"HOROVOD_LOCAL_RANK": "3"}) == 3
+    assert _bind_core.local_rank({"OMPI_COMM_WORLD_LOCAL_RANK": "1"}) == 1
+    assert _bind_core.local_rank({}) == 0
+    assert [_bind_core.core_for(rank, {5, 2}) for rank in range(3)] == [2, 5, 2]  # wraps around
+    assert _bind_core.core_for(0, {0, 1}, offset=1) == 1
+    with pytest.raises(ValueError, match="cores"):
+        _bind_core.core_for(0, set())
+    with pytest.raises(TypeError, match="bind_cores"):
+        distributed.run_horovod("allreduce_check", bind_cores="yes")
+
+
 @pytest.mark.parametrize("mode", ["dist_sync", "dist_async"])
 def test_parameter_server_round_trip(mode):
     results = distributed.run_parameter_server("ps_roundtrip", num_workers=2, mode=mode, timeout=180)

@@ -2,8 +2,10 @@
 
 Run by notebook 00 and the tests through ``hpml_helpers.distributed.run_horovod``, or by hand:
     horovodrun -np 2 -H localhost:2 --gloo python hpml_helpers/workers/allreduce_check.py
-Each rank prints one result line: its rank, the world size, the sum it received and the expected sum.
+Each rank prints one result line: its rank, the world size, the sum it received, the expected sum and the
+CPU cores it may run on (one, when the launcher binds ranks to cores).
 """
+import os
 import socket
 import time
 
@@ -20,4 +22,5 @@ values = total.asnumpy().tolist()
 seconds = time.perf_counter() - start
 size = hvd.size()
 emit_result({"rank": hvd.rank(), "size": size, "host": socket.gethostname(), "sum": values,
-             "expected": [size * (size + 1) / 2] * 4, "seconds": seconds})
+             "expected": [size * (size + 1) / 2] * 4, "seconds": seconds,
+             "cores_allowed": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None})
