@@ -21,14 +21,18 @@ patch matrix is kh*kw = 9 times the input (25088 x 576, 58 MB, for a VGG-like la
 2-core AVX-512 machine against numpy's float32 GEMM peak (2048^3: 310-340 GFLOP/s when quiet):
     full patch matrix, then one GEMM                    ~0.25 of the GEMM peak (the copy dominates)
     the same, a few images at a time (stays in cache)   ~0.41
-    im2col by kernel row, no patch copy (what runs)     0.55-0.63 when quiet (target 0.60)
+    im2col by kernel row, one (kw*C) x (kh*O) GEMM, sums  0.55-0.63 when quiet (the previous version)
+    im2col by kernel row, accumulating GEMMs (what runs)   MEASURED_LATER (target 0.60)
 ``_kernel_rows_band`` keeps the idea, patches times weights, one kernel row at a time. In NHWC a
 window's kernel row is kw*C neighbouring numbers, and windows kw pixels apart do not overlap, so the
 patch matrix of every kw-th window (a "phase") IS the zero-padded image's memory, reshaped: no copy.
-One GEMM per phase multiplies it by the kernel rows side by side, (kw*C) x (kh*O) = 192 x 192 here,
-a shape BLAS runs at ~95 % of its peak (the plain 576 x 64 gets ~2/3); summing kh shifted blocks of
-the product gives the output. numpy's copies and sums use one core, so each core runs its own
-images (a thread each, BLAS set to one thread) rather than BLAS alone using both. Strides above 1
+Kernel row dy of output row y is window row y + dy, so the patch matrix for kernel row dy is the same
+memory a few rows further on. Per phase, kh GEMMs (windows x kw*C) @ (kw*C x O) = 192 x 64 here, each
+added by BLAS onto the last (GEMM's beta = 1, through scipy's BLAS wrappers: numpy's matmul cannot
+add in place), give that phase's outputs; one copy interleaves the kw phases into the output. The
+only copies are the padded input and that output, and BLAS runs at ~95 % of its single-core peak on
+these shapes (measured). numpy's copies use one core, so each core runs its own images (a thread
+each, BLAS set to one thread) rather than BLAS alone using both. Strides above 1
 take the plain route, a few images at a time (``_conv2d_patch_chunks``).
 """
 import concurrent.futures
@@ -37,7 +41,7 @@ import os
 import threading
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import sliding_window_view
 
 DATA_FORMATS = ("NHWC", "NCHW")
 PADDING_NAMES = ("valid", "same")
@@ -261,15 +265,18 @@ def _conv2d_patch_chunks(images, kernel, stride_hw, pads, out_hw, dtype):
 
 def _conv2d_kernel_rows(images, kernel, pads, out_hw, dtype):
     """Stride 1: im2col by kernel row, whose patch matrices are free reshapes of the padded image."""
+    from scipy.linalg import get_blas_funcs  # BLAS's own GEMM: C = A B + beta C, added in place
+
     kernel_height, kernel_width, in_channels, out_channels = kernel.shape
     batch, width = images.shape[0], images.shape[2]
     # Row pitch: the image width plus one zero gap that is the right padding of a row and the left
     # padding of the next (at least one window start per output column), rounded up to a multiple
     # of kw so that the phases below line up row after row.
     pitch = -(-max(width + max(pads[1]), out_hw[1]) // kernel_width) * kernel_width
-    # weights[dx*C + c, dy*O + o] = kernel[dy, dx, c, o]: the kh kernel rows side by side.
-    weights = np.ascontiguousarray(kernel.transpose(1, 2, 0, 3).astype(dtype)).reshape(
-        kernel_width * in_channels, kernel_height * out_channels)
+    # weights[dy] = kernel[dy].reshape(kw*C, O): kernel row dy, in the column order (dx, c) of a patch row.
+    weights = [np.ascontiguousarray(kernel[dy]).reshape(kernel_width * in_channels, out_channels)
+               for dy in range(kernel_height)]
+    gemm = get_blas_funcs("gemm", dtype=dtype)
     output = np.empty((batch, *out_hw, out_channels), dtype)
     # One task per image, or per band of output rows when the products would not stay in cache or
     # there are fewer images than tasks the cores can share. Each band recomputes kh - 1 rows, so
@@ -278,18 +285,19 @@ def _conv2d_kernel_rows(images, kernel, pads, out_hw, dtype):
     if batch < 2 * _WORKERS:
         band = min(band, -(-out_hw[0] * batch // (2 * _WORKERS)))
     tasks = [(n, y, min(out_hw[0], y + band)) for n in range(batch) for y in range(0, out_hw[0], band)]
-    _run_tasks(lambda task: _kernel_rows_band(images, weights, kernel.shape, pads, pitch, output, *task), tasks)
+    _run_tasks(lambda task: _kernel_rows_band(images, weights, gemm, kernel.shape, pads, pitch, output, *task),
+               tasks)
     return output
 
 
-def _kernel_rows_band(images, weights, kernel_shape, pads, pitch, output, n, first_row, stop_row):
-    """Output rows [first_row, stop_row) of image n: kw GEMMs, one per phase, then kh shifted adds."""
+def _kernel_rows_band(images, weights, gemm, kernel_shape, pads, pitch, output, n, first_row, stop_row):
+    """Output rows [first_row, stop_row) of image n: kh accumulating GEMMs per phase, then one copy."""
     kernel_height, kernel_width, in_channels, out_channels = kernel_shape
     height, width = images.shape[1:3]
     top, left = pads[0][0], pads[1][0]
     rows_out, out_width, groups = stop_row - first_row, output.shape[2], pitch // kernel_width
     rows_in = rows_out + kernel_height - 1
-    flat, products, summed = _buffers((rows_in, pitch, left, kernel_shape, weights.dtype.str))
+    flat, sums = _buffers((rows_in, pitch, left, kernel_shape, output.dtype.str))
     # padded rows first_row.. of the image, pitch apart; the gap columns [width, pitch) stay zero
     padded = flat[left * in_channels:(left + rows_in * pitch) * in_channels].reshape(rows_in, pitch, in_channels)
     begin = min(rows_in, max(0, top - first_row))  # a band may lie wholly in the padding
@@ -300,21 +308,23 @@ def _kernel_rows_band(images, weights, kernel_shape, pads, pitch, output, n, fir
     # Windows kw pixels apart do not overlap, and one kernel row of a window is kw*C neighbouring
     # numbers in NHWC. So the patch matrix of the windows starting at x = phase, phase + kw, ...
     # (one row per window, kw*C columns) is the buffer itself, reshaped: no copy, and BLAS reads it.
-    row_length, windows = kernel_width * in_channels, rows_in * groups
-    # products[y*groups + g, dy*O + o] is what window row y (kernel row dy) gives output row y - dy, so
-    # output row y sums block dy of product row y + dy over dy: kh shifted blocks, which one strided
-    # view stacks as blocks[dy, y*groups + g, o], and einsum adds up in one pass.
-    item = products.itemsize
-    blocks = as_strided(products, shape=(kernel_height, rows_out * groups, out_channels),
-                        strides=((groups * kernel_height + 1) * out_channels * item,
-                                 kernel_height * out_channels * item, item))
+    # Window row w = y*groups + g starts at w*kw*C + phase*C; kernel row dy of output row y is window
+    # row y + dy, i.e. the same matrix dy*groups rows further down.
+    row_length, windows = kernel_width * in_channels, rows_out * groups
     for phase in range(min(kernel_width, out_width)):
-        start = phase * in_channels
-        patches = flat[start:start + windows * row_length].reshape(windows, row_length)
-        np.matmul(patches, weights, out=products)
-        np.einsum("kio->io", blocks, out=summed)
-        count = len(range(phase, out_width, kernel_width))
-        output[n, first_row:stop_row, phase::kernel_width] = summed.reshape(rows_out, groups, out_channels)[:, :count]
+        # sums[phase] (windows x O) = sum over dy of patches_dy @ weights[dy]: BLAS adds each product
+        # to the last (beta = 1), so nothing but the result is written. BLAS is column-major: the
+        # transposes below are the same memory seen that way (C^T = W^T P^T), no copies.
+        target = sums[phase].T
+        for dy in range(kernel_height):
+            start = phase * in_channels + dy * groups * row_length
+            patches = flat[start:start + windows * row_length].reshape(windows, row_length)
+            result = gemm(1.0, weights[dy].T, patches.T, beta=1.0 if dy else 0.0, c=target, overwrite_c=True)
+            if not np.shares_memory(result, target):  # never seen; only if BLAS had to copy
+                target[...] = result
+    # sums[phase, y, g] is output pixel (y, phase + kw*g): interleave the phases, drop the gap columns.
+    interleaved = sums.reshape(kernel_width, rows_out, groups, out_channels).transpose(1, 2, 0, 3)
+    output[n, first_row:stop_row] = interleaved.reshape(rows_out, pitch, out_channels)[:, :out_width]
 
 
 # ---- Threads: numpy's copies and adds use one core, so give every core its own pipeline ----
@@ -334,8 +344,7 @@ def _buffers(key):
         _thread_buffers.arrays = (
             # kw spare pixels at the end let the last phase's last window row end inside the buffer
             np.zeros((left + rows_in * pitch + kernel_width) * in_channels, dtype),
-            np.empty((rows_in * groups, kernel_height * out_channels), dtype),
-            np.empty((rows_out * groups, out_channels), dtype))
+            np.empty((kernel_width, rows_out * groups, out_channels), dtype))
         _thread_buffers.key = key
     return _thread_buffers.arrays
 
