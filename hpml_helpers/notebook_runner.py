@@ -1,8 +1,10 @@
 """Execute the workshop notebooks in smoke mode (tests) or full mode (``make notebooks``).
 
 Smoke mode sets ``HPML_SMOKE=1``, which every notebook's parameters cell reads to shrink its sizes.
-Each run records the wall time, the kernel's peak resident memory and the key results a notebook
-chooses to report (a line ``HPML_KEY_RESULT: ...`` printed by a cell) into a JSON results file.
+Each run records the wall time, the kernel's peak resident memory, the peak memory of the kernel and
+every process it started (Horovod ranks, parameter servers, TensorFlow workers) together, and the key
+results a notebook chooses to report (a line ``HPML_KEY_RESULT: ...`` printed by a cell) into a JSON
+results file.
 Executed copies (and HTML when asked) are written even when a cell fails, so nothing is lost.
 
 Command line:
@@ -15,6 +17,7 @@ import json
 import os
 import pathlib
 import sys
+import threading
 import time
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -24,6 +27,71 @@ _PEAK_MARKER = "HPML_PEAK_RSS_KB"
 KEY_RESULT_MARKER = "HPML_KEY_RESULT:"
 _PEAK_CELL = (f"import resource as _resource\n"
               f"print('{_PEAK_MARKER}', _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss)")
+
+
+class MemoryMonitor:
+    """Samples the memory of a Jupyter kernel started by this process and of all its descendants.
+
+    Memory is PSS (proportional set size): a page shared by several processes, e.g. a library every
+    worker maps, is split between them, so the sum over processes is what they take together. Where
+    PSS cannot be read it falls back to RSS, which counts shared pages in every process (an overestimate).
+    """
+
+    def __init__(self, interval=0.25):
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hpml-memory-monitor", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def _kernels():
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if any("ipykernel" in part for part in child.cmdline()):
+                    yield child
+            except psutil.Error:  # ended between listing and reading
+                continue
+
+    @staticmethod
+    def _memory(process):
+        import psutil
+
+        try:
+            try:
+                return process.memory_full_info().pss
+            except (psutil.AccessDenied, AttributeError):
+                return process.memory_info().rss
+        except psutil.Error:
+            return 0
+
+    def sample(self):
+        """Bytes used now by the kernel(s) and their descendants; the peak is kept."""
+        import psutil
+
+        total = 0
+        for kernel in self._kernels():
+            try:
+                processes = [kernel, *kernel.children(recursive=True)]
+            except psutil.Error:
+                continue
+            total += sum(self._memory(process) for process in processes)
+        self.peak_bytes = max(self.peak_bytes, total)
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
 
 
 class NotebookFailed(RuntimeError):
@@ -53,7 +121,7 @@ def _outputs_text(cell):
 
 
 def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=False):
-    """Execute one notebook; return {notebook, mode, ok, seconds, peak_rss_mb, key_results, error}."""
+    """Execute one notebook; return {notebook, mode, ok, seconds, peak_rss_mb, peak_total_mb, ...}."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -70,8 +138,10 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = None
+    monitor = MemoryMonitor()
     try:
-        client.execute()
+        with monitor:
+            client.execute()
     except CellExecutionError as failure:
         error = str(failure)
     finally:
@@ -102,6 +172,7 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
             (output_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "mode": mode, "ok": error is None, "seconds": round(seconds, 1),
             "peak_rss_mb": round(peak_kb / 1024, 1) if peak_kb else None,
+            "peak_total_mb": round(monitor.peak_bytes / 2**20, 1) if monitor.peak_bytes else None,
             "figures": figures, "key_results": key_results, "error": error}
 
 
@@ -117,11 +188,12 @@ def record(result, results_file):
 
 def format_table(results):
     """A Markdown table of results: notebook, mode, wall time, peak memory, key results."""
-    lines = ["| notebook | mode | ok | wall time (s) | peak memory (MB) | key result |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| notebook | mode | ok | wall time (s) | kernel peak (MB) | peak with workers (MB) | key result |",
+             "|---|---|---|---|---|---|---|"]
     for result in results:
         lines.append(f"| {result['notebook']} | {result['mode']} | {'yes' if result['ok'] else 'NO'} | "
-                     f"{result['seconds']} | {result['peak_rss_mb']} | {'; '.join(result['key_results'])} |")
+                     f"{result['seconds']} | {result['peak_rss_mb']} | {result.get('peak_total_mb')} | "
+                     f"{'; '.join(result['key_results'])} |")
     return "\n".join(lines)
 
 
@@ -144,7 +216,7 @@ def main(argv=None):
         record(result, args.results)
         results.append(result)
         print(f"  {'ok' if result['ok'] else 'FAILED'} in {result['seconds']} s, "
-              f"peak {result['peak_rss_mb']} MB", flush=True)
+              f"kernel peak {result['peak_rss_mb']} MB, with workers {result['peak_total_mb']} MB", flush=True)
         if result["error"]:
             print(result["error"][-3000:], file=sys.stderr)
     table = format_table(results)

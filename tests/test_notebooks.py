@@ -20,6 +20,7 @@ def test_notebook_runs_in_smoke_mode(path):
     notebook_runner.record(result, RESULTS_FILE)
     assert result["ok"], result["error"][-4000:]
     assert result["peak_rss_mb"] and result["peak_rss_mb"] > 50
+    assert result["peak_total_mb"] and result["peak_total_mb"] > 50  # kernel + the workers it started
     assert result["figures"] >= 1, "every notebook shows at least one plot"
 
 
@@ -58,3 +59,20 @@ def test_failing_cell_is_reported_and_the_executed_copy_kept(tmp_path):
     assert not result["ok"] and "broken on purpose" in result["error"]
     executed = nbformat.read(tmp_path / "out" / "99-broken.ipynb", as_version=4)
     assert "first cell ran" in executed.cells[0].outputs[0]["text"]
+
+
+def test_memory_monitor_counts_the_kernel_and_its_children():
+    import subprocess
+    import sys
+
+    # A stand-in "kernel" (its command line names ipykernel) whose child holds 200 MB for a moment.
+    child = ("import time; block = bytearray(200 * 2**20); block[::4096] = b'x' * len(block[::4096]); "
+             "time.sleep(2)")
+    kernel = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; "
+                               f"subprocess.run([sys.executable, '-c', {child!r}])", "ipykernel-stand-in"])
+    try:
+        with notebook_runner.MemoryMonitor(interval=0.1) as monitor:
+            kernel.wait(timeout=30)
+    finally:
+        kernel.kill()
+    assert monitor.peak_bytes > 200 * 2**20  # the grandchild's 200 MB were counted
