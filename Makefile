@@ -10,13 +10,14 @@ TOKEN ?=
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test notebooks bench clean
+.PHONY: help setup lab test notebooks bench docs clean
 
 help:
 	@echo "make lab        install if needed, then open JupyterLab at notebooks/00-setup-check.ipynb"
 	@echo "make test       install if needed, then run all tests (about 10 minutes on 2 cores)"
 	@echo "make notebooks  run every notebook in full mode; executed copies and HTML in build/notebooks"
 	@echo "make bench      run the benchmarks; table printed and written to bench/results.json"
+	@echo "make docs       copy the latest results into docs/reference/ and regenerate the measured tables"
 	@echo "make clean      remove build/ (keeps .venv)"
 
 setup:
@@ -37,6 +38,14 @@ notebooks: setup
 
 bench: setup
 	$(VENV)/bin/python bench/run.py
+
+# The measured tables of README.md and docs/INSTRUCTOR.md come from results files, never from typing:
+# those of `make test` (smoke) and `make notebooks` (full) and `make bench`, whichever exist.
+docs: setup
+	@mkdir -p docs/reference
+	@if [ -f build/notebook_results.json ]; then cp build/notebook_results.json docs/reference/notebook_results.json; fi
+	@if [ -f bench/results.json ]; then cp bench/results.json docs/reference/bench_results.json; fi
+	$(VENV)/bin/python scripts/write_docs.py
 
 clean:
 	rm -rf build

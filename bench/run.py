@@ -9,6 +9,7 @@ run (machines are shared and noisy), never absolute timings.
 import argparse
 import importlib
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -56,8 +57,11 @@ def main(argv=None):
         module = importlib.import_module(f"bench.bench_{topic}")
         rows += module.run(quick=args.quick)
         print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
-    results = {"machine": {"python": platform.python_version(), "processor": platform.processor(),
-                           "cpus": len(__import__("os").sched_getaffinity(0))},
+    from hpml_helpers import backends
+
+    cpu = backends.cpu_info()
+    results = {"machine": {"processor": cpu.get("model") or platform.processor(), "cpus": len(os.sched_getaffinity(0)),
+                           "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")},
                "quick": args.quick, "rows": rows}
     pathlib.Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(format_rows(rows))
