@@ -6,6 +6,8 @@
   "intel" is the CPU path through oneDNN (Intel's library; it runs on any x86-64 CPU, AMD included),
   "nvidia" the CUDA path; "auto" takes NVIDIA when a GPU and a CUDA build are present.
 - ``install_mxnet_numpy_shim()``: the one place where the kit patches numpy for MXNet (see below).
+- ``usable_cpus()``: the CPUs this process may really use: its affinity, capped by a container's CPU
+  quota (Binder, ``docker --cpus``), which the frameworks themselves do not see.
 
 Used by every notebook (setup cell) and by the worker scripts.
 """
@@ -56,6 +58,60 @@ install_mxnet_numpy_shim()
 
 
 # ---------------------------------------------------------------------------------------------
+# CPU quotas.
+# A container may see all the host's cores but be allowed only some of their time: Binder gives
+# 1 CPU on a machine with dozens of cores. TensorFlow, MXNet, OpenMP and BLAS size their thread pools
+# by the cores they see, so they would start dozens of threads that take turns on one CPU's worth of
+# time, far slower than one thread. When the cgroup sets a quota below the visible cores, the thread
+# counts default to the quota (variables already set are left alone); nothing changes otherwise.
+# ---------------------------------------------------------------------------------------------
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cpu_quota(cgroup_root=CGROUP_ROOT):
+    """CPUs' worth of time the cgroup allows (e.g. 1.0 on Binder, 0.5), or None when there is no quota."""
+    def read(name):
+        with open(os.path.join(cgroup_root, name)) as handle:
+            return handle.read().split()
+
+    try:  # cgroup v2: "max 100000" (no limit) or "<quota> <period>" in microseconds
+        quota, period = read("cpu.max")[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1: quota -1 means no limit
+        quota, period = int(read("cpu/cpu.cfs_quota_us")[0]), int(read("cpu/cpu.cfs_period_us")[0])
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def visible_cpus():
+    """The CPUs this process may be scheduled on (its affinity), whatever their quota."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def usable_cpus(cgroup_root=CGROUP_ROOT):
+    """The CPUs this process can keep busy: visible CPUs, capped by the quota (at least 1)."""
+    quota = cpu_quota(cgroup_root)
+    visible = visible_cpus()
+    return visible if quota is None else max(1, min(visible, int(quota + 0.5)))
+
+
+def _limit_threads_to_quota():
+    usable = usable_cpus()
+    if usable < visible_cpus():
+        for name in THREAD_VARIABLES:
+            # TensorFlow's collectives hold an inter-op thread while they wait: keep one more.
+            os.environ.setdefault(name, str(usable + 1 if name == "TF_NUM_INTEROP_THREADS" else usable))
+
+
+_limit_threads_to_quota()
+
+
+# ---------------------------------------------------------------------------------------------
 # Hardware and build detection
 # ---------------------------------------------------------------------------------------------
 def cpu_info():
@@ -71,7 +127,7 @@ def cpu_info():
         pass
     import psutil
 
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = usable_cpus()
     return {
         "model": model,
         "physical_cores": psutil.cpu_count(logical=False) or os.cpu_count(),

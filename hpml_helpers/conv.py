@@ -37,11 +37,12 @@ take the plain route, a few images at a time (``_conv2d_patch_chunks``).
 """
 import concurrent.futures
 import dataclasses
-import os
 import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from . import backends
 
 DATA_FORMATS = ("NHWC", "NCHW")
 PADDING_NAMES = ("valid", "same")
@@ -328,7 +329,7 @@ def _kernel_rows_band(images, weights, gemm, kernel_shape, pads, pitch, output, 
 
 
 # ---- Threads: numpy's copies and adds use one core, so give every core its own pipeline ----
-_WORKERS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+_WORKERS = max(1, min(8, backends.usable_cpus()))  # a container's CPU quota counts, not the host's cores
 _BAND_GEMM_ROWS = 1536  # rows per phase GEMM: big enough for BLAS, small enough for the L2 cache
 _pool = _blas_controller = None  # made on first use
 _pool_lock = threading.Lock()

@@ -85,7 +85,7 @@ def _check_port(port):
 def _check_count(value, name, oversubscribe=False):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = backends.usable_cpus()  # a container's CPU quota (Binder: 1) counts, not the host's cores
     if name != "num_servers" and value > cores and not oversubscribe:
         raise ValueError(f"{name}={value} is more than the {cores} CPU cores this machine gives us; each "
                          f"worker would fight for a core and the timings would mean nothing. Use {name}<={cores}, "

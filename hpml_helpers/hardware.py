@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from . import backends
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BYTES_PER_VALUE = {"float32": 4, "bfloat16": 2, "float16": 2}
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -73,7 +75,7 @@ def memory_bandwidth(sizes_mb=(1, 16, 64, 256), threads=None, repeats=5):
 
     if not sizes_mb or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sizes_mb):
         raise ValueError(f"sizes_mb must be a non-empty list of positive sizes in MB, got {sizes_mb!r}")
-    threads = len(os.sched_getaffinity(0)) if threads is None else _positive_int(threads, "threads")
+    threads = backends.usable_cpus() if threads is None else _positive_int(threads, "threads")
     rows = []
     with ThreadPoolExecutor(threads) as pool:  # NumPy releases the GIL while copying: threads copy in parallel
         for size in sizes_mb:
@@ -320,7 +322,7 @@ for workload in settings["workloads"]:
                 model.train_on_batch(x, y)  # returns the loss as numpy: each step is finished when timed
                 steps += 1
             rate = max(rate, steps * batch / (time.perf_counter() - start))
-        threads = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+        threads = tf.config.threading.get_intra_op_parallelism_threads() or backends.usable_cpus()
         onednn = bool(_pywrap_util_port.IsMklEnabled())
         setting = f"oneDNN {'on' if onednn else 'off'}, {threads} thread(s), {precision}" + ", XLA" * jit_compile
         emit(workload=workload, setting=setting, precision=precision, jit_compile=jit_compile, onednn=onednn,

@@ -1,4 +1,5 @@
 """hpml_helpers.backends: the report, device selection, the MXNet shim and Horovod's build."""
+import os
 import subprocess
 import sys
 
@@ -98,3 +99,61 @@ def test_use_auto_and_intel_select_the_cpu_here(capsys):
     assert "Using" in capsys.readouterr().out
     intel = backends.use("intel", verbose=False)
     assert intel.tensorflow_device == "/CPU:0" and str(intel.mxnet_context()) == "cpu(0)"
+
+
+# ----------------------------------------------------------------------- CPU quotas (Binder, docker --cpus)
+
+def fake_cgroup(tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("files, quota", [
+    ({"cpu.max": "100000 100000\n"}, 1.0),                      # cgroup v2, Binder's 1 CPU
+    ({"cpu.max": "50000 100000\n"}, 0.5),
+    ({"cpu.max": "max 100000\n"}, None),                        # v2, no limit
+    ({"cpu/cpu.cfs_quota_us": "150000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.5),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),     # v1, no limit
+    ({}, None),                                                 # no cgroup files at all
+])
+def test_cpu_quota_reads_cgroup_v1_and_v2(tmp_path, files, quota):
+    assert backends.cpu_quota(fake_cgroup(tmp_path, files)) == quota
+
+
+def test_usable_cpus_is_capped_by_the_quota_and_never_zero(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends, "visible_cpus", lambda: 16)
+    assert backends.usable_cpus(fake_cgroup(tmp_path / "a", {"cpu.max": "100000 100000"})) == 1
+    assert backends.usable_cpus(fake_cgroup(tmp_path / "b", {"cpu.max": "20000 100000"})) == 1
+    assert backends.usable_cpus(fake_cgroup(tmp_path / "c", {"cpu.max": "400000 100000"})) == 4
+    assert backends.usable_cpus(fake_cgroup(tmp_path / "d", {"cpu.max": "max 100000"})) == 16
+
+
+def test_thread_counts_follow_a_quota_below_the_visible_cores(monkeypatch):
+    for name in backends.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # set by the user: left alone
+    monkeypatch.setattr(backends, "visible_cpus", lambda: 16)
+    monkeypatch.setattr(backends, "usable_cpus", lambda: 1)
+    backends._limit_threads_to_quota()
+    assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert os.environ["MKL_NUM_THREADS"] == "1" and os.environ["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert os.environ["TF_NUM_INTEROP_THREADS"] == "2"
+
+
+def test_no_quota_changes_no_thread_count(monkeypatch):
+    for name in backends.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(backends, "visible_cpus", lambda: 2)
+    monkeypatch.setattr(backends, "usable_cpus", lambda: 2)
+    backends._limit_threads_to_quota()
+    assert not any(name in os.environ for name in backends.THREAD_VARIABLES)
+
+
+def test_launchers_count_the_quota_not_the_host_cores(monkeypatch):
+    from hpml_helpers import distributed
+
+    monkeypatch.setattr(backends, "usable_cpus", lambda: 1)
+    with pytest.raises(ValueError, match="num_proc=2 is more than the 1 CPU cores"):
+        distributed.run_horovod("allreduce_check", num_proc=2)

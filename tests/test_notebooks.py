@@ -76,3 +76,18 @@ def test_memory_monitor_counts_the_kernel_and_its_children():
     finally:
         kernel.kill()
     assert monitor.peak_bytes > 200 * 2**20  # the grandchild's 200 MB were counted
+
+
+@pytest.mark.timeout(300)
+def test_setup_check_runs_on_one_cpu_like_binder(tmp_path):
+    """Binder gives 1 CPU: notebook 00 must still run its 2-process checks there (oversubscribed)."""
+    import os
+
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})  # the kernel, started now, inherits this affinity
+    try:
+        result = notebook_runner.run_notebook(NOTEBOOKS[0], mode="smoke", output_dir=tmp_path)
+    finally:
+        os.sched_setaffinity(0, cpus)
+    assert result["ok"], result["error"][-4000:]
+    assert any("Horovod allreduce OK, parameter server OK" in line for line in result["key_results"])
