@@ -17,6 +17,7 @@ Modules, one concern each:
     hardware     roofline, memory bandwidth, oneDNN/threads/precision measurements (notebook 05)
     scaling      learning-rate scaling and warmup, the ring-allreduce cost model
     large_batch  small vs large batch with linear scaling and warmup (notebook 07)
+    transfer     pretraining, fine-tuning and frozen backbones; the ImageNet-weights check (notebook 08)
     distributed_plots  timelines and loss curves of the distributed runs (notebook 06)
     distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
     interactive  widgets (the live kernel editor)
@@ -31,7 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
 __all__ = ["ablation", "backends", "bench", "conv", "cost", "data", "distributed", "distributed_plots", "exercises",
-           "hardware", "interactive", "large_batch", "models", "notebook_runner", "scaling", "train", "visualize"]
+           "hardware", "interactive", "large_batch", "models", "notebook_runner", "scaling", "train", "transfer",
+           "visualize"]
 __version__ = "0.1.0"
 
 

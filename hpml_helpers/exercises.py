@@ -416,3 +416,59 @@ def check_number_of_updates(num_images, batch_size, num_epochs, answer):
             "one epoch is num_images // batch_size updates; multiply by the epochs.")
     return _verdict(value == want, f"{images:,} // {batch:,} = {images // batch} updates per epoch, x {num_epochs} "
                                    f"= {want} updates in all.", hint)
+
+
+# --- notebook 08 -------------------------------------------------------------------------------
+_LENET5_HEAD = ((400, 120), (120, 84))  # fc1 and fc2: (inputs, units); the output layer follows with 84 inputs
+_LENET5_BACKBONE_WEIGHTS = (5 * 5 * 1 * 6 + 6) + (5 * 5 * 6 * 16 + 16)  # conv1 + conv2 with biases: 2,572
+
+
+@_checked
+def check_trainable_parameters(num_classes, answer):
+    """Exercise 08.1: weights LeNet-5 trains when conv1 and conv2 are frozen and the output has num_classes units."""
+    classes = int(_number(num_classes, "num_classes"))
+    head = sum(inputs * units + units for inputs, units in _LENET5_HEAD) + 84 * classes + classes
+    value = _number(answer, "answer")
+    hints = {head + _LENET5_BACKBONE_WEIGHTS: "that counts conv1 and conv2 too: frozen weights are not trained.",
+             84 * classes + classes: "that is the output layer alone: fc1 and fc2 are part of the new head and train.",
+             head - classes - 120 - 84: "add one bias per unit."}
+    hint = next((text for wrong, text in hints.items() if value == wrong),
+                "add up inputs x units + units (the biases) for fc1 (400 -> 120), fc2 (120 -> 84) and the output "
+                f"layer (84 -> {classes}).")
+    return _verdict(value == head, f"fc1 48,120 + fc2 10,164 + output {84 * classes + classes:,} = {head:,}; the "
+                                   f"{_LENET5_BACKBONE_WEIGHTS:,} weights of conv1 and conv2 stay as task A left them.",
+                    hint)
+
+
+@_checked
+def check_freeze_backbone(freeze_function):
+    """Exercise 08.2: a function that makes a LeNet-5's conv1 and conv2 untrainable and returns the model."""
+    from . import models
+
+    if not callable(freeze_function):
+        raise TypeError("pass a function that takes a Keras model and returns it")
+    model = models.lenet5(num_classes=5)
+    result = freeze_function(model)
+    if result is Ellipsis:
+        raise _NotAnswered
+    if result is not None and result is not model:
+        raise TypeError("freeze_function must change the model it is given and return it")
+    frozen = [layer.name for layer in model.layers if layer.weights and not layer.trainable]
+    if frozen == ["conv1", "conv2"]:
+        return _verdict(True, "conv1 and conv2 keep task A's weights; fc1, fc2 and the output layer learn task B "
+                              f"({len(model.trainable_variables)} trainable variables, weights and biases).", "")
+    hint = ("nothing is frozen: set model.get_layer(name).trainable = False for conv1 and conv2." if not frozen
+            else f"you froze {frozen}: freeze the backbone (conv1, conv2) only, or the new head cannot learn.")
+    return _verdict(False, "", hint)
+
+
+@_checked
+def check_forward_passes_saved(num_images, num_epochs, answer):
+    """Exercise 08.3: backbone forward passes saved by computing frozen features once instead of every epoch."""
+    images, epochs = int(_number(num_images, "num_images")), int(_number(num_epochs, "num_epochs"))
+    want, value = images * (epochs - 1), _number(answer, "answer")
+    hint = ("the features still have to be computed once: one pass per image before training."
+            if value == images * epochs else "without caching: one pass per image per epoch; with it: one pass "
+                                             "per image in all. Subtract.")
+    return _verdict(value == want, f"{images:,} x {epochs} - {images:,} = {want:,} passes: the frozen backbone's "
+                                   "work is done once instead of every epoch.", hint)

@@ -1,0 +1,408 @@
+"""Transfer learning: pretrain a CNN on one task, then reuse what it learned for another task with few labels.
+
+The lecture's claim (slides 75-80): starting from a pretrained network and fine-tuning it converges faster and
+ends more accurate than training the same network from scratch. Yosinski et al. 2014 ("How transferable are
+features in deep neural networks?", NeurIPS, arXiv:1411.1792) tested it by splitting ImageNet's classes into two
+halves A and B, training on A and transferring the first n layers to B; here A is MNIST digits 0-4, B digits 5-9.
+- ``class_subset``: the images of some classes, relabelled 0, 1, ...; ``sample_per_class``: exactly k labelled
+  examples per class (nested: a seed's 10 are among its 30); ``upscale_digits``: 8x8 digits drawn like MNIST's.
+- ``backbone_layers(model)``: the convolutional feature extractor; the layers after it are the head (classifier).
+- ``transfer_model(pretrained, num_classes, transfer_layers, freeze, seed)``: copy some layers, give the rest fresh
+  weights and a new output layer, optionally freeze the copies (``transfer_layers=()``: training from scratch).
+- ``train_run(..., strategy)``: "scratch", "fine-tune" (copied backbone, new head, all layers train) or "frozen"
+  (copied backbone frozen, only the new head trains), ``train.train`` for a fixed number of updates.
+- ``label_sweep``, ``time_to_accuracy``, ``format_table``, ``plot_curves``, ``plot_accuracy_vs_labels``: results.
+- ``imagenet_weights_file()``, ``imagenet_model(weights_path, ...)``: a real ImageNet backbone (MobileNetV2) when
+  Keras has its weights cached; nothing is downloaded.
+Used by notebook 08-transfer-learning.
+"""
+import dataclasses
+import math
+import numbers
+import os
+import pathlib
+
+import numpy as np
+
+from .train import _check_choice, _check_positive_int
+
+STRATEGIES = ("scratch", "fine-tune", "frozen")
+STRATEGY_LABELS = {"scratch": "from scratch", "fine-tune": "fine-tuned (all layers)",
+                   "frozen": "frozen backbone (new head only)"}
+# What keras.applications.MobileNetV2 saves in Keras's cache (keras_home()/models): with the classifier at 224x224
+# (``MobileNetV2(weights="imagenet")``) or without it at 96x96 (include_top=False, input_shape=(96, 96, 3)).
+IMAGENET_WEIGHTS_FILES = ("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+                          "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5")
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_num_classes(num_classes):
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    return int(num_classes)
+
+
+def _labels(labels, name="labels"):
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0 or labels.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be a non-empty 1-D array of integer class labels, got shape {labels.shape} "
+                         f"and dtype {labels.dtype}")
+    return labels
+
+
+# --- Data: tasks, labelled subsets, the second domain -------------------------------------------------------
+def class_subset(x, y, classes):
+    """The images of ``classes`` and their labels renumbered 0, 1, ... in the order ``classes`` lists them."""
+    x, y = np.asarray(x), _labels(y, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    try:
+        classes = [int(c) for c in classes]
+    except (TypeError, ValueError):
+        raise TypeError(f"classes must be a sequence of integer labels, got {classes!r}") from None
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must list at least 2 different labels, got {classes!r}")
+    missing = [c for c in classes if not np.any(y == c)]
+    if missing:
+        raise ValueError(f"classes lists {missing}, which y does not contain")
+    mask = np.isin(y, classes)
+    renumber = np.zeros(max(int(y.max()), max(classes)) + 1, dtype=np.int32)
+    renumber[classes] = np.arange(len(classes))
+    return x[mask], renumber[y[mask]]
+
+
+def sample_per_class(labels, num_per_class, seed=0):
+    """Sorted indices of exactly ``num_per_class`` random examples of every class (None: all of them)."""
+    labels, seed = _labels(labels), _check_seed(seed)
+    if num_per_class is None:
+        return np.arange(len(labels))
+    num_per_class = _check_positive_int(num_per_class, "num_per_class")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if num_per_class > len(members):
+            raise ValueError(f"num_per_class ({num_per_class}) is more than class {label} has ({len(members)})")
+        # One full permutation per class whatever k is, so a seed's smaller subsets lie inside its larger
+        # ones: the accuracy-vs-labels curve then adds labels instead of drawing a new set each time.
+        chosen.append(rng.permutation(members)[:num_per_class])
+    return np.sort(np.concatenate(chosen))
+
+
+def upscale_digits(images, digit_size=20, canvas_size=28):
+    """Small grey digits (N, h, w), uint8, enlarged to digit_size and centred in canvas_size, like MNIST's."""
+    from scipy import ndimage
+
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(f"images must have shape (N, height, width), got {images.shape}")
+    digit_size, canvas_size = (_check_positive_int(value, name) for value, name in ((digit_size, "digit_size"),
+                                                                                     (canvas_size, "canvas_size")))
+    if digit_size > canvas_size:
+        raise ValueError(f"digit_size ({digit_size}) must fit in canvas_size ({canvas_size})")
+    zoom = (1, digit_size / images.shape[1], digit_size / images.shape[2])
+    # Bilinear: grey, smooth edges like MNIST's anti-aliased strokes (nearest neighbour would draw 2.5-pixel
+    # blocks). MNIST's digits were also scaled into a 20x20 box and centred in a 28x28 image.
+    digits = np.clip(ndimage.zoom(images.astype(np.float32), zoom, order=1, grid_mode=True, mode="nearest"), 0, 255)
+    margin = (canvas_size - digit_size) // 2
+    canvas = np.zeros((len(images), canvas_size, canvas_size), dtype=np.uint8)
+    canvas[:, margin:margin + digit_size, margin:margin + digit_size] = np.rint(digits)
+    return canvas
+
+
+# --- Models: which layers to copy, the new head, freezing ---------------------------------------------------
+def weighted_layers(model):
+    """Names of the layers that have weights, input to output."""
+    return [layer.name for layer in model.layers if layer.weights]
+
+
+def backbone_layers(model):
+    """The weighted layers before the first Flatten/global pooling: the convolutional feature extractor."""
+    import keras
+
+    names = []
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Flatten, keras.layers.GlobalAveragePooling2D,
+                              keras.layers.GlobalMaxPooling2D)):
+            return names
+        if layer.weights:
+            names.append(layer.name)
+    raise ValueError(f"model {model.name!r} has no Flatten or global pooling layer: where does its backbone end?")
+
+
+def trainable_parameters(model):
+    """(trainable, frozen) numbers of weights: what the optimizer updates, and what it never sees."""
+    trainable = sum(int(np.prod(variable.shape)) for variable in model.trainable_variables)
+    frozen = sum(int(np.prod(variable.shape)) for variable in model.non_trainable_variables)
+    return trainable, frozen
+
+
+def transfer_model(pretrained, num_classes, transfer_layers=(), freeze=False, seed=0):
+    """The pretrained architecture with ``transfer_layers`` copied (frozen if asked), the rest new, a new output."""
+    import keras
+
+    if not isinstance(pretrained, keras.Sequential):
+        raise TypeError(f"pretrained must be a keras.Sequential model (a chain of layers, like models.lenet5), "
+                        f"got {type(pretrained).__name__}")
+    num_classes, seed = _check_num_classes(num_classes), _check_seed(seed)
+    if not isinstance(freeze, bool):
+        raise TypeError(f"freeze must be True or False, got {freeze!r}")
+    if isinstance(transfer_layers, str):
+        transfer_layers = (transfer_layers,)
+    transfer_layers = tuple(transfer_layers)
+    output = pretrained.layers[-1]
+    copyable = weighted_layers(pretrained)[:-1]
+    if not isinstance(output, keras.layers.Dense):
+        raise ValueError(f"the last layer of pretrained must be Dense (the output layer), got {type(output).__name__}")
+    bad = [name for name in transfer_layers if name not in copyable]
+    if bad:
+        raise ValueError(f"transfer_layers holds {bad}; choose from {copyable} (the output layer is always new: "
+                         "the new task has its own classes)")
+    keras.utils.set_random_seed(seed)  # fresh weights: the same for every strategy with this seed
+    clone = keras.models.clone_model(pretrained)  # same architecture, newly initialised weights
+    config = output.get_config() | {"units": num_classes}
+    head = keras.layers.Dense.from_config(config)  # HPML: replace the output layer: one unit per new class
+    model = keras.Sequential([keras.Input(pretrained.input_shape[1:], name="images"), *clone.layers[:-1], head],
+                             name=f"{pretrained.name}_transfer")
+    for name in transfer_layers:
+        layer = model.get_layer(name)
+        layer.set_weights(pretrained.get_layer(name).get_weights())  # HPML: reuse what task A taught this layer
+        layer.trainable = not freeze  # HPML: frozen: left out of trainable_variables, the optimizer never moves it
+    return model
+
+
+# --- Training runs ------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class TransferRun:
+    """One training run on the target task: how it was made and how it did."""
+
+    strategy: str
+    num_images: int
+    seed: int
+    history: object           # train.History
+    test_accuracy: float
+    trainable: int            # weights the optimizer updated
+    frozen: int               # weights copied and kept fixed
+    model: object = dataclasses.field(repr=False, default=None)
+
+    @property
+    def label(self):
+        """How the network was trained, in words."""
+        return STRATEGY_LABELS.get(self.strategy, self.strategy)
+
+
+def epochs_for_steps(num_images, batch_size, num_steps):
+    """Whole epochs that give at least ``num_steps`` updates of full batches."""
+    num_images, batch_size, num_steps = (_check_positive_int(value, name) for value, name in (
+        (num_images, "num_images"), (batch_size, "batch_size"), (num_steps, "num_steps")))
+    if batch_size > num_images:
+        raise ValueError(f"batch_size ({batch_size}) is larger than num_images ({num_images})")
+    return math.ceil(num_steps / (num_images // batch_size))
+
+
+def train_run(pretrained, x_train, y_train, x_test, y_test, strategy="fine-tune", transfer_layers=None,
+              num_steps=300, batch_size=32, learning_rate=1e-3, curves=False, seed=0, progress=False):
+    """Train one network on the target task for ``num_steps`` updates (Adam); returns a TransferRun."""
+    from . import train
+
+    strategy = _check_choice(strategy, "strategy", STRATEGIES)
+    labels = _labels(y_train, "y_train")
+    if transfer_layers is None:  # the backbone, or nothing when training from scratch
+        transfer_layers = () if strategy == "scratch" else backbone_layers(pretrained)
+    elif strategy == "scratch" and len(transfer_layers):
+        raise ValueError("transfer_layers must be empty for strategy='scratch' (nothing is transferred)")
+    model = transfer_model(pretrained, int(labels.max()) + 1, transfer_layers, freeze=strategy == "frozen",
+                           seed=seed)
+    batch_size = min(_check_positive_int(batch_size, "batch_size"), len(labels))
+    num_epochs = epochs_for_steps(len(labels), batch_size, num_steps)
+    # The same optimizer and rate for all three: a lower rate for fine-tuning would also slow its new head.
+    history = train.train(model, x_train, labels, framework="keras", num_epochs=num_epochs, batch_size=batch_size,
+                          learning_rate=learning_rate, optimizer="adam", progress=progress, seed=seed,
+                          validation_data=(x_test, y_test) if curves else None)
+    accuracy = history.val_accuracy[-1] if curves else train.evaluate(model, x_test, y_test)[1]
+    return TransferRun(strategy, len(labels), seed, history, accuracy, *trainable_parameters(model), model=model)
+
+
+def label_sweep(pretrained, x_train, y_train, x_test, y_test, labels_per_class, strategies=STRATEGIES, num_draws=3,
+                num_steps=300, progress=True, **kwargs):
+    """Test accuracy of each strategy for each labels-per-class count: {strategy: array (counts, draws)}."""
+    from tqdm.auto import tqdm
+
+    num_draws = _check_positive_int(num_draws, "num_draws")
+    strategies = [_check_choice(name, "strategies", STRATEGIES) for name in strategies]
+    labels_per_class = list(labels_per_class)
+    results = {name: np.full((len(labels_per_class), num_draws), np.nan) for name in strategies}
+    bar = tqdm(total=len(labels_per_class) * num_draws * len(strategies), desc="runs", disable=not progress)
+    for row, count in enumerate(labels_per_class):
+        for draw in range(num_draws):  # a different labelled subset and different fresh weights each draw
+            chosen = sample_per_class(y_train, count, seed=draw)
+            for name in strategies:
+                run = train_run(pretrained, x_train[chosen], y_train[chosen], x_test, y_test, name,
+                                num_steps=num_steps, seed=draw, **kwargs)
+                results[name][row, draw] = run.test_accuracy
+                bar.update()
+    bar.close()
+    return results
+
+
+def training_seconds(history):
+    """Seconds of training after each epoch, leaving out the one-off compilation of the first step."""
+    return np.cumsum(history.seconds) - (history.first_step_seconds or 0.0)
+
+
+def time_to_accuracy(history, target):
+    """(epochs, seconds) until the test accuracy first reached ``target``; (None, None) if it never did."""
+    accuracies = np.asarray(history.val_accuracy, dtype=float)
+    if accuracies.size == 0 or np.all(np.isnan(accuracies)):
+        raise ValueError("history has no test accuracy per epoch: train with curves=True (validation data)")
+    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
+        raise ValueError(f"target must be an accuracy in (0, 1], got {target!r}")
+    reached = np.flatnonzero(accuracies >= target)
+    if reached.size == 0:
+        return None, None
+    return int(reached[0]) + 1, float(training_seconds(history)[reached[0]])
+
+
+def convergence_rows(dataset, histories, target):
+    """Rows for ``format_table``: one per {model name: History}, with the epochs and seconds to ``target``."""
+    rows = []
+    for name, history in histories.items():
+        epochs, seconds = time_to_accuracy(history, target)
+        rows.append({"dataset": dataset, "model": name, "accuracy": history.val_accuracy[-1], "target": target,
+                     "epochs": epochs, "seconds": seconds})
+    return rows
+
+
+def format_table(rows):
+    """The lecture's table: dataset, model, test accuracy, and epochs and seconds to reach the target accuracy."""
+    lines = [f"{'dataset (target task)':<44} {'model':<32} {'test acc':>8} {'target':>7} {'epochs':>6} "
+             f"{'seconds':>11}"]
+    previous = None
+    for row in rows:
+        epochs, seconds = row["epochs"], row["seconds"]
+        reached = f"{epochs:>6} {seconds:>11.2f}" if epochs else f"{'-':>6} {'not reached':>11}"
+        lines.append(f"{row['dataset'] if row['dataset'] != previous else '':<44} {row['model']:<32} "
+                     f"{row['accuracy']:>8.2%} {row['target']:>7.2%} {reached}")
+        previous = row["dataset"]
+    return "\n".join(lines)
+
+
+# --- Plots --------------------------------------------------------------------------------------------------
+def plot_curves(histories, target=None, axes=None, title=None):
+    """Test accuracy vs epoch and vs training seconds for a {name: History} dict; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(histories, dict) or not histories:
+        raise TypeError("histories must be a non-empty dict {name: History}")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for name, history in histories.items():
+        accuracies = history.val_accuracy
+        axes[0].plot(range(1, len(accuracies) + 1), accuracies, "o-", markersize=3, label=name)
+        axes[1].plot(training_seconds(history), accuracies, "o-", markersize=3, label=name)
+    for axis, xlabel in zip(axes, ("epoch", "training time (s, without compiling the step)")):
+        if target is not None:
+            axis.axhline(target, color="grey", linestyle=":", label=f"target {target:.1%}")
+        axis.set(xlabel=xlabel, ylabel="test accuracy")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        axes[0].figure.suptitle(title)
+    axes[0].figure.tight_layout()
+    return axes[0].figure
+
+
+def plot_accuracy_vs_labels(labels_per_class, results, ax=None, title=None):
+    """Mean test accuracy (bars: lowest to highest draw) vs labelled examples per class, log x axis."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.8))
+    counts = np.asarray(labels_per_class, dtype=float)
+    for name, accuracies in results.items():
+        accuracies = np.asarray(accuracies, dtype=float)
+        mean = accuracies.mean(axis=1)
+        errors = [mean - accuracies.min(axis=1), accuracies.max(axis=1) - mean]
+        ax.errorbar(counts, mean, yerr=errors, fmt="o-", capsize=3, label=STRATEGY_LABELS.get(name, name))
+    ax.set_xscale("log")
+    ax.set_xticks(counts, [f"{count:g}" for count in counts])
+    ax.minorticks_off()
+    ax.set(xlabel="labelled examples per class (target task)", ylabel="test accuracy", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+# --- A real ImageNet backbone, when its weights are already on disk -----------------------------------------
+def keras_models_dir():
+    """Where Keras keeps downloaded weights: $KERAS_HOME/models, else ~/.keras/models (/tmp/.keras if read-only)."""
+    # The same rule as Keras's own (keras.src.backend.config and utils.file_utils.get_file), without importing it.
+    if "KERAS_HOME" in os.environ:
+        base = pathlib.Path(os.environ["KERAS_HOME"]).expanduser()
+    else:
+        home = pathlib.Path.home()
+        base = (home if os.access(home, os.W_OK) else pathlib.Path("/tmp")) / ".keras"
+    if base.exists() and not os.access(base, os.W_OK):
+        base = pathlib.Path("/tmp") / ".keras"
+    return base / "models"
+
+
+def imagenet_weights_file(verbose=True):
+    """The cached MobileNetV2 ImageNet weights file, or None; ``verbose`` says what was looked for."""
+    folder = keras_models_dir()
+    for name in IMAGENET_WEIGHTS_FILES:
+        if (folder / name).is_file():
+            if verbose:
+                print(f"ImageNet weights found: {folder / name}")
+            return folder / name
+    if verbose:
+        print(f"No ImageNet weights: looked for {' or '.join(IMAGENET_WEIGHTS_FILES)} in {folder} (there is no "
+              "download here). To get them, run once with internet access:\n"
+              '    import keras; keras.applications.MobileNetV2(weights="imagenet")\n'
+              "(or set KERAS_HOME to a folder whose models/ holds the file), then rerun this notebook.")
+    return None
+
+
+def copy_weights_by_name(source, target):
+    """Copy the weights of every layer of ``target`` that ``source`` has under the same name; returns their names."""
+    copied = []
+    for layer in target.layers:
+        if layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+            copied.append(layer.name)
+    return copied
+
+
+def imagenet_model(weights_path, num_classes, image_size=96, seed=0):
+    """MobileNetV2's ImageNet features, frozen, and a new output layer for 28x28 grey images (None: random weights)."""
+    import keras
+
+    num_classes, seed = _check_num_classes(num_classes), _check_seed(seed)
+    if _check_positive_int(image_size, "image_size") < 32:
+        raise ValueError(f"image_size must be at least 32 (MobileNetV2 halves the image 5 times), got {image_size}")
+    keras.utils.set_random_seed(seed)
+    backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(image_size,) * 2 + (3,),
+                                              pooling="avg")
+    if weights_path is not None:
+        weights_path = pathlib.Path(weights_path)
+        if not weights_path.is_file():
+            raise ValueError(f"weights_path {weights_path} is not a file")
+        # Build the network the file was saved from, then take its convolutional layers: their weights do not
+        # depend on the image size, so the 224x224 classifier's features work on smaller images too.
+        with_top = "no_top" not in weights_path.name
+        source = keras.applications.MobileNetV2(include_top=with_top, weights=str(weights_path),
+                                                input_shape=None if with_top else (96, 96, 3))
+        copy_weights_by_name(source, backbone)
+    backbone.trainable = False  # HPML: freeze the ImageNet features; only the new output layer trains
+    images = keras.Input((28, 28, 1), name="images")
+    x = keras.layers.Resizing(image_size, image_size, name="resize")(images)
+    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)  # MobileNetV2 expects pixels in [-1, 1]
+    features = backbone(x, training=False)  # BatchNorm keeps ImageNet's statistics
+    outputs = keras.layers.Dense(num_classes, name="output")(features)  # HPML: the new head
+    return keras.Model(images, outputs, name="mobilenet_v2_transfer")
