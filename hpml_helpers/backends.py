@@ -241,18 +241,66 @@ def frameworks_with_extension(horovodrun, listed):
     return built
 
 
+# `horovodrun --check-build` imports every framework to see which Horovod supports: 5-15 s, in every
+# notebook's setup cell. Its answer only changes when Horovod is rebuilt or packages are added or
+# removed, so it is kept beside the environment with a fingerprint of exactly those files.
+_CHECK_BUILD_CACHE = ".hpml-horovod-check-build.json"
+
+
+def _build_fingerprint(horovodrun):
+    import glob
+
+    venv = os.path.dirname(os.path.dirname(horovodrun))
+    site = glob.glob(os.path.join(venv, "lib", "python3*", "site-packages"))
+    files = [horovodrun, *site, *sorted(glob.glob(os.path.join(venv, "lib", "python3*", "site-packages", "horovod",
+                                                          "**", "*.so"), recursive=True))]
+    fingerprint = []
+    for name in files:
+        status = os.stat(name)
+        fingerprint.append([name, status.st_mtime_ns, status.st_size])
+    return fingerprint
+
+
+def _cached_check_build(horovodrun):
+    """The stored ``--check-build`` output when nothing it depends on changed since; else None."""
+    import json
+
+    cache = os.path.join(os.path.dirname(os.path.dirname(horovodrun)), _CHECK_BUILD_CACHE)
+    try:
+        with open(cache) as handle:
+            stored = json.load(handle)
+        return stored["stdout"] if stored["fingerprint"] == _build_fingerprint(horovodrun) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cache_check_build(horovodrun, stdout):
+    import json
+
+    cache = os.path.join(os.path.dirname(os.path.dirname(horovodrun)), _CHECK_BUILD_CACHE)
+    try:
+        with open(cache, "w") as handle:
+            json.dump({"fingerprint": _build_fingerprint(horovodrun), "stdout": stdout}, handle)
+    except OSError:  # a read-only environment: just ask again next time
+        pass
+
+
 def horovod_info(venv=None):
     """Horovod's build as ``horovodrun --check-build`` reports it: frameworks, controllers, tensor ops."""
     path = horovodrun_path(venv)
     if not os.path.exists(path):
         return {"installed": False, "error": f"{path} not found (run `make lab` or `make test` to build it)"}
-    try:
-        out = subprocess.run([path, "--check-build"], capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        return {"installed": False, "error": "horovodrun --check-build did not answer within 120 s"}
-    if out.returncode != 0:
-        return {"installed": False, "error": (out.stderr or out.stdout).strip()[-500:]}
-    parsed = parse_check_build(out.stdout)
+    stdout = _cached_check_build(path)
+    if stdout is None:
+        try:
+            out = subprocess.run([path, "--check-build"], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            return {"installed": False, "error": "horovodrun --check-build did not answer within 120 s"}
+        if out.returncode != 0:
+            return {"installed": False, "error": (out.stderr or out.stdout).strip()[-500:]}
+        stdout = out.stdout
+        _cache_check_build(path, stdout)
+    parsed = parse_check_build(stdout)
     return {
         "installed": True,
         "version": parsed.get("version"),

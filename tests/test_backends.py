@@ -77,6 +77,24 @@ def test_horovod_missing_in_an_environment_is_reported(tmp_path):
     assert info["installed"] is False and "make lab" in info["error"]
 
 
+def test_check_build_is_asked_once_per_build(tmp_path):
+    # A stand-in environment: horovodrun prints a --check-build answer and counts its calls.
+    site = tmp_path / "lib" / "python3.11" / "site-packages" / "horovod" / "mxnet"
+    site.mkdir(parents=True)
+    (site / "mpi_lib.cpython-311-x86_64-linux-gnu.so").write_bytes(b"built")
+    (tmp_path / "bin").mkdir()
+    calls = tmp_path / "calls"
+    horovodrun = tmp_path / "bin" / "horovodrun"
+    horovodrun.write_text(f"#!/bin/sh\necho x >> {calls}\ncat <<'EOF'\n{SAMPLE_CHECK_BUILD}\nEOF\n")
+    horovodrun.chmod(0o755)
+    first = backends.horovod_info(str(tmp_path))
+    assert first == backends.horovod_info(str(tmp_path))
+    assert first["frameworks"] == ["MXNet"] and calls.read_text().count("x") == 1  # the second came from the cache
+    os.utime(site / "mpi_lib.cpython-311-x86_64-linux-gnu.so", ns=(1, 1))  # "rebuilt"
+    assert backends.horovod_info(str(tmp_path)) == first
+    assert calls.read_text().count("x") == 2
+
+
 def test_use_rejects_unknown_devices():
     with pytest.raises(ValueError, match="device must be one of 'auto', 'intel', 'nvidia'; got 'amd'"):
         backends.use("amd")
