@@ -278,8 +278,11 @@ def horovod_python(env="mxnet"):
     # The compiled extension is the quick sign of a build (``--check-build`` takes seconds).
     if not python.exists() or not os.path.exists(horovodrun) or \
             not backends.frameworks_with_extension(horovodrun, [framework]):
-        raise RuntimeError(f"Horovod for {framework} is not installed in {venv}. "
-                           f"Run `make lab` or `make test` from the repository root: they build it.")
+        how = ("Run `make lab` or `make test` from the repository root: they build it"
+               + (" (or `bash scripts/setup.sh`: about 5 minutes, from requirements-tf-horovod.txt; TensorFlow 2.15 "
+                  "with Keras 2, because Horovod 0.28.1 does not build against the kernel's TensorFlow 2.21)"
+                  if env == "tensorflow" else "") + ".")
+        raise RuntimeError(f"Horovod for {framework} is not installed in {venv}. {how}")
     return python
 
 
@@ -287,6 +290,8 @@ def run_horovod(script, num_proc=2, args=(), env="mxnet", timeout=300, hosts=Non
                 env_vars=None, stream=True, oversubscribe=False, threads_per_worker=None, bind_cores=False):
     """Run a worker script on ``num_proc`` Horovod ranks; return the workers' results sorted by rank.
 
+    ``env="tensorflow"`` runs the ranks in .venv-tf-horovod (Horovod for TensorFlow 2.15 + Keras 2) instead
+    of the kernel's environment (Horovod for MXNet).
     ``bind_cores=True`` binds each rank to one core (core = local rank; ``workers/_bind_core.py`` says why),
     like ``mpirun --bind-to core``; ``env_vars={"HPML_CORE_OFFSET": k}`` starts the count at core k.
     """

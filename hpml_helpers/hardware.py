@@ -292,7 +292,7 @@ if settings["threads"]:
     tf.config.threading.set_intra_op_parallelism_threads(settings["threads"])  # before any op runs
 from tensorflow.python.util import _pywrap_util_port
 import keras, numpy as np
-from hpml_helpers import cost, models
+from hpml_helpers import backends, cost, models
 rng = np.random.default_rng(0)
 for workload in settings["workloads"]:
     for precision, jit_compile in settings["variants"]:

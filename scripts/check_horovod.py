@@ -1,7 +1,9 @@
 """Exit 0 when Horovod in a virtual environment is built for a framework and Gloo, else 1 (with why).
 
     python scripts/check_horovod.py --venv .venv --framework MXNet
-Used by scripts/setup.sh to skip the build when it is already done.
+    python scripts/check_horovod.py --venv .venv-tf-horovod --framework TensorFlow
+Used by scripts/setup.sh to skip the build when it is already done. It runs with the main environment's
+Python (the kit's ``backends.horovod_info``) and asks the other environment's ``horovodrun --check-build``.
 """
 import argparse
 import pathlib

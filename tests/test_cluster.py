@@ -11,7 +11,8 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLUSTER = REPO_ROOT / "cluster"
-TEMPLATES = ("horovod_mpi.sbatch", "tf_multiworker.sbatch", "mxnet_parameter_server.sbatch")
+TEMPLATES = ("horovod_mpi.sbatch", "horovod_tensorflow.sbatch", "tf_multiworker.sbatch",
+             "mxnet_parameter_server.sbatch")
 FAKE_SCONTROL = """#!/bin/bash
 # Stub of SLURM's scontrol for the tests: expands the one node list the tests use.
 if [ "$1 $2" = "show hostnames" ] && [ "$3" = "node[01-02]" ]; then printf 'node01\\nnode02\\n'; exit 0; fi
@@ -60,6 +61,27 @@ def test_horovod_template_with_horovodrun_and_with_srun(fake_slurm):
                          "--epochs 1 --batch-size 32")
 
 
+def test_horovod_tensorflow_template_without_and_with_a_container(fake_slurm):
+    keras = "hpml_helpers/workers/horovod_keras_mnist.py"
+    lines = dry_run("horovod_tensorflow.sbatch", fake_slurm)
+    assert lines[0] == ("Horovod + TensorFlow: 4 ranks on 2 node(s) (node01:2,node02:2), launcher horovodrun, "
+                        "container none")
+    assert lines[-1] == f"horovodrun -np 4 -H node01:2,node02:2 --mpi python {keras} --epochs 5 --checkpoint lenet5.h5"
+    lines = dry_run("horovod_tensorflow.sbatch", {**fake_slurm, "LAUNCHER": "srun"})
+    assert lines[-1] == f"srun --mpi=pmix --ntasks=4 python {keras} --epochs 5 --checkpoint lenet5.h5"
+    # An NVIDIA TensorFlow container through pyxis: srun starts every rank inside the image (the default launcher).
+    image = "nvcr.io#nvidia/tensorflow:24.01-tf2-py3"
+    lines = dry_run("horovod_tensorflow.sbatch", {**fake_slurm, "CONTAINER": "pyxis", "IMAGE": image,
+                                                  "ARGS": "--epochs 1 --context gpu"})
+    assert lines[-1] == (f"srun --mpi=pmix --ntasks=4 --container-image={image} --container-mounts={REPO_ROOT}:{REPO_ROOT} "
+                         f"--container-workdir={REPO_ROOT} python {keras} --epochs 1 --context gpu")
+    benchmark = "hpml_helpers/workers/horovod_tf_synthetic_benchmark.py"
+    lines = dry_run("horovod_tensorflow.sbatch", {**fake_slurm, "CONTAINER": "apptainer", "IMAGE": "tf.sif",
+                                                  "SCRIPT": benchmark, "ARGS": "--model resnet50"})
+    assert lines[-1] == (f"srun --mpi=pmix --ntasks=4 apptainer exec --nv --bind {REPO_ROOT} --pwd {REPO_ROOT} tf.sif "
+                         f"python {benchmark} --model resnet50")
+
+
 @pytest.mark.parametrize("procid", [0, 3])
 def test_tf_template_builds_tf_config_from_the_node_list(fake_slurm, procid):
     lines = dry_run("tf_multiworker.sbatch", {**fake_slurm, "SLURM_PROCID": str(procid)})
@@ -90,6 +112,11 @@ def test_parameter_server_template_starts_scheduler_servers_and_workers(fake_slu
     ("horovod_mpi.sbatch", {"SLURM_JOB_NODELIST": ""}, "SLURM_JOB_NODELIST is not set: submit with sbatch"),
     ("horovod_mpi.sbatch", {"LAUNCHER": "mpirun"}, "LAUNCHER must be horovodrun or srun, got 'mpirun'"),
     ("horovod_mpi.sbatch", {"SLURM_NTASKS": "3"}, "SLURM_NTASKS=3 does not divide over 2 nodes"),
+    ("horovod_tensorflow.sbatch", {"CONTAINER": "docker"}, "CONTAINER must be none, pyxis or apptainer, got 'docker'"),
+    ("horovod_tensorflow.sbatch", {"CONTAINER": "pyxis"}, "CONTAINER=pyxis needs IMAGE"),
+    ("horovod_tensorflow.sbatch", {"CONTAINER": "apptainer", "IMAGE": "tf.sif", "LAUNCHER": "horovodrun"},
+     "CONTAINER=apptainer works with LAUNCHER=srun only"),
+    ("horovod_tensorflow.sbatch", {"SLURM_NTASKS": "3"}, "SLURM_NTASKS=3 does not divide over 2 nodes"),
     ("tf_multiworker.sbatch", {"SLURM_NTASKS": ""}, "SLURM_NTASKS is not set"),
     ("mxnet_parameter_server.sbatch", {"MODE": "sync"}, "MODE must be dist_sync or dist_async, got 'sync'"),
     ("mxnet_parameter_server.sbatch", {"NUM_SERVERS": "two"}, "NUM_SERVERS must be a positive integer"),

@@ -1,4 +1,5 @@
-"""The three pin lists agree, every pin is exact and explained, and binder/ is complete on its own."""
+"""The three pin lists agree, every pin is exact and explained, and binder/ is complete on its own; the second
+environment's list (requirements-tf-horovod.txt) is exact too and agrees with requirements.txt where they share."""
 import os
 import re
 
@@ -10,14 +11,14 @@ from conftest import REPO_ROOT
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s#]+)")
 
 
-def requirement_pins():
+def requirement_pins(name="requirements.txt"):
     pins, lines = {}, []
-    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
+    for line in (REPO_ROOT / name).read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         lines.append(line)
         match = PIN.match(line)
-        assert match, f"requirements.txt line is not an exact == pin: {line!r}"
+        assert match, f"{name} line is not an exact == pin: {line!r}"
         assert "#" in line and line.split("#", 1)[1].strip(), f"pin without a why-comment: {line!r}"
         pins[match.group(1).lower()] = match.group(2)
     return pins
@@ -61,6 +62,40 @@ def test_horovod_is_built_by_script_with_the_pinned_version():
     script = (REPO_ROOT / "scripts" / "build_horovod.sh").read_text()
     assert "requirements.txt" in script and "HOROVOD_WITH_GLOO=1" in script
     assert "--no-build-isolation" in script and "--no-cache-dir" in script
+
+
+# The second environment: TensorFlow 2.15 + Keras 2 for Horovod's TensorFlow workers (see requirements-tf-horovod.txt).
+TF_HOROVOD_PINS = "requirements-tf-horovod.txt"
+DIFFERENT_ON_PURPOSE = {"tensorflow-cpu", "keras"}  # the reason the second environment exists
+
+
+def test_tf_horovod_pins_are_exact_and_explained():
+    pins = requirement_pins(TF_HOROVOD_PINS)  # asserts == and a why-comment on every line
+    assert pins["tensorflow-cpu"] == "2.15.1" and pins["keras"].startswith("2.15.")
+    assert pins["numpy"] == "1.26.4" and pins["horovod"] == "0.28.1"
+    assert {"cmake", "setuptools", "wheel"} <= set(pins)  # the build's tools, as in requirements.txt
+    assert not {"mxnet", "jupyterlab", "ipykernel"} & set(pins), "worker processes only: no kernel, no MXNet"
+    header = (REPO_ROOT / TF_HOROVOD_PINS).read_text().split("\n\n")[0]
+    assert "horovod#4290" in header and "Keras 3" in header  # the why of the whole file
+
+
+def test_tf_horovod_pins_agree_with_requirements_where_they_share_a_package():
+    main, second = requirement_pins(), requirement_pins(TF_HOROVOD_PINS)
+    shared = set(main) & set(second)
+    assert {"numpy", "horovod", "psutil", "pyyaml", "cmake", "setuptools", "wheel"} <= shared
+    differ = {name for name in shared if main[name] != second[name]}
+    assert differ == DIFFERENT_ON_PURPOSE, ", ".join(f"{n}: {main[n]} vs {second[n]}" for n in sorted(differ))
+
+
+def test_setup_builds_both_environments_from_their_own_pins():
+    setup = (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    assert ".venv-tf-horovod" in setup and TF_HOROVOD_PINS in setup
+    assert 'build_horovod.sh "$TF_VENV/bin/python" tensorflow' in setup
+    assert "--framework TensorFlow" in setup and "--framework MXNet" in setup
+    script = (REPO_ROOT / "scripts" / "build_horovod.sh").read_text()
+    # The Horovod version comes from the pin list of the environment being built.
+    assert "PINS=requirements.txt" in script and f"PINS={TF_HOROVOD_PINS}" in script
+    assert "HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_MXNET=1" in script
 
 
 def test_binder_post_build_is_executable_and_stops_on_errors():
