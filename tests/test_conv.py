@@ -112,6 +112,33 @@ def test_im2col_conv_matches_tensorflow(tf, random_cases):
     assert worst > 0
 
 
+def test_fast_path_uses_numpys_blas_and_its_numpy_fallback_agrees(tf, random_cases, monkeypatch):
+    from hpml_helpers import conv_gemm
+
+    # The kit's environment has numpy's OpenBLAS: the in-place CBLAS GEMM must be the one in use.
+    assert conv_gemm.cblas_gemm(np.float32) is not conv_gemm._numpy_gemm
+    assert conv_gemm.cblas_gemm(np.float64) is not conv_gemm._numpy_gemm
+    monkeypatch.setattr(conv_gemm, "_cblas", {})  # as on a machine where no CBLAS is found
+    assert conv_gemm.cblas_gemm(np.float32) is conv_gemm._numpy_gemm
+    for images, kernel, stride, padding in random_cases[:60]:
+        reference = tf_reference(tf, images, kernel, stride, padding)
+        assert relative_error(conv.conv2d_im2col(images, kernel, stride, padding), reference) < TOLERANCE
+
+
+def test_a_wrong_blas_wrapper_is_refused():
+    from hpml_helpers import conv_gemm
+
+    def ignores_accumulate(flat, start, row_length, weights, rows, phase, kernel_width, windows, accumulate):
+        conv_gemm._numpy_gemm(flat, start, row_length, weights, rows, phase, kernel_width, windows, False)
+
+    def ignores_phase(flat, start, row_length, weights, rows, phase, kernel_width, windows, accumulate):
+        conv_gemm._numpy_gemm(flat, start, row_length, weights, rows, 0, kernel_width, windows, accumulate)
+
+    assert conv_gemm._agrees_with_numpy(conv_gemm.cblas_gemm(np.float32), np.float32)
+    assert not conv_gemm._agrees_with_numpy(ignores_accumulate, np.float32)
+    assert not conv_gemm._agrees_with_numpy(ignores_phase, np.float32)
+
+
 def test_im2col_conv_matches_mxnet_in_nchw(mx, random_cases):
     for index, (images, kernel, stride, padding) in enumerate(random_cases):
         images_nchw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
