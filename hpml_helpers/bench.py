@@ -132,6 +132,9 @@ def conv_speeds(methods=("im2col", "tensorflow", "mxnet"), batch_size=8, image_s
     layer = f"batch {batch_size}, {image_size}x{image_size}, {in_channels}->{out_channels}, {kernel_size}x{kernel_size}"
     rows = []
     for method in methods:
+        # BLAS, oneDNN and MXNet keep their idle threads spinning for a few ms after a call: a pause lets
+        # them sleep, so no method pays for the one timed before it (or for a GEMM measured just before).
+        time.sleep(0.1)
         seconds = best_time(_conv_function(method, images, kernel), repeats=repeats)
         rows.append({"method": method, "layer": layer, "seconds": seconds, "gflops": flops / seconds / 1e9})
     return rows
