@@ -24,7 +24,9 @@ kernel row dy is the same memory a few rows further on. Per phase, kh GEMMs (win
 ``beta = 1``) and writes straight into the phase's columns of the output rows (GEMM's leading
 dimension ``ldc`` = kw*O steps over the other phases' columns). numpy's ``matmul`` can do neither, so
 the engine calls the BLAS numpy itself loaded (OpenBLAS in numpy's wheels) through ``ctypes``, found
-with threadpoolctl; ctypes lets go of Python's lock during the call, so both cores multiply at once.
+with threadpoolctl (numpy's own library only: MXNet, for one, loads an older OpenBLAS whose threads
+hang when two callers use it at once); ctypes lets go of Python's lock during the call, so both cores
+multiply at once.
 The only copies left are the padded input and the finished rows. Where no such BLAS is found, the same
 plan runs on numpy's ``matmul`` with a temporary product per GEMM (slower, same result).
 
@@ -152,20 +154,33 @@ def cblas_gemm(dtype):
     return _cblas.get(np.dtype(dtype), _numpy_gemm)
 
 
-def _find_cblas(dtype_char, scalar, numpy_type):
-    """A checked ctypes wrapper of ``cblas_?gemm`` from a BLAS numpy loaded, or None."""
+def numpy_blas_files():
+    """Paths of the BLAS libraries that numpy's own wheel brought (empty for other numpy builds)."""
+    import os
+
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return None
-    # numpy's wheels carry a 64-bit-integer OpenBLAS whose symbols end in 64_; scipy's prefix theirs.
+        return []
+    package = os.path.dirname(os.path.realpath(np.__file__))
+    # Wheels keep their libraries beside the package (site-packages/numpy.libs) or inside it (numpy/.dylibs).
+    folders = {package + ".libs", os.path.join(package, ".dylibs")}
+    return [library["filepath"] for library in threadpool_info() if library.get("user_api") == "blas"
+            and os.path.dirname(os.path.realpath(library["filepath"])) in folders]
+
+
+def _find_cblas(dtype_char, scalar, numpy_type):
+    """A checked ctypes wrapper of ``cblas_?gemm`` from numpy's own BLAS, or None.
+
+    Only numpy's: other libraries in the process may bring a BLAS of their own (MXNet does: an older
+    OpenBLAS with its own threads), and calling one of those from two threads at once can hang it.
+    """
+    # numpy's wheels carry a 64-bit-integer OpenBLAS whose symbols end in 64_ (scipy-openblas prefixes them).
     names = [(f"{prefix}cblas_{dtype_char}gemm{suffix}", ctypes.c_int64 if suffix else ctypes.c_int)
              for prefix in ("", "scipy_") for suffix in ("64_", "")]
-    for library in threadpool_info():
-        if library.get("user_api") != "blas":
-            continue
+    for path in numpy_blas_files():
         try:
-            handle = ctypes.CDLL(library["filepath"])
+            handle = ctypes.CDLL(path)
         except OSError:
             continue
         for name, integer in names:

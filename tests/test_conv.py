@@ -125,6 +125,29 @@ def test_fast_path_uses_numpys_blas_and_its_numpy_fallback_agrees(tf, random_cas
         assert relative_error(conv.conv2d_im2col(images, kernel, stride, padding), reference) < TOLERANCE
 
 
+def test_only_numpys_own_blas_is_called_even_with_mxnet_loaded():
+    # MXNet brings an older OpenBLAS of its own; called from two threads at once it hangs. The engine must
+    # pick numpy's library whatever was imported first, and a threaded convolution must finish.
+    import subprocess
+    import sys
+
+    code = """
+import mxnet, numpy as np
+from hpml_helpers import conv, conv_gemm
+files = conv_gemm.numpy_blas_files()
+assert files and not any("mxnet" in path for path in files), files
+assert conv_gemm.cblas_gemm(np.float32) is not conv_gemm._numpy_gemm
+rng = np.random.default_rng(0)
+images, kernel = rng.standard_normal((8, 30, 30, 16)), rng.standard_normal((3, 3, 16, 8))
+for _ in range(200):
+    result = conv.conv2d_im2col(images.astype(np.float32), kernel.astype(np.float32), padding="same")
+np.testing.assert_allclose(result, conv.conv2d_naive(images, kernel, padding="same"), rtol=1e-3, atol=1e-3)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
+
+
 def test_a_wrong_blas_wrapper_is_refused():
     from hpml_helpers import conv_gemm
 
