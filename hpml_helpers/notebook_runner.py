@@ -25,8 +25,14 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 MODES = ("smoke", "full")
 _PEAK_MARKER = "HPML_PEAK_RSS_KB"
 KEY_RESULT_MARKER = "HPML_KEY_RESULT:"
+# The kernel's own peak: VmHWM from /proc (reset when the kernel program starts), else ru_maxrss. On Linux
+# ru_maxrss also remembers the process the kernel was started from (fork + exec), e.g. a big pytest.
 _PEAK_CELL = (f"import resource as _resource\n"
-              f"print('{_PEAK_MARKER}', _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss)")
+              f"try:\n"
+              f"    _peak = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM'))\n"
+              f"except (OSError, StopIteration):\n"
+              f"    _peak = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss\n"
+              f"print('{_PEAK_MARKER}', _peak)")
 
 
 class MemoryMonitor:
@@ -40,10 +46,12 @@ class MemoryMonitor:
     def __init__(self, interval=0.25):
         self.interval = interval
         self.peak_bytes = 0
+        self._since = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hpml-memory-monitor", daemon=True)
 
     def __enter__(self):
+        self._since = time.time() - 1.0  # kernels started before this run (a JupyterLab's) are not ours
         self._thread.start()
         return self
 
@@ -51,13 +59,12 @@ class MemoryMonitor:
         self._stop.set()
         self._thread.join()
 
-    @staticmethod
-    def _kernels():
+    def _kernels(self):
         import psutil
 
         for child in psutil.Process().children(recursive=True):
             try:
-                if any("ipykernel" in part for part in child.cmdline()):
+                if child.create_time() >= self._since and any("ipykernel" in part for part in child.cmdline()):
                     yield child
             except psutil.Error:  # ended between listing and reading
                 continue

@@ -64,6 +64,7 @@ def test_failing_cell_is_reported_and_the_executed_copy_kept(tmp_path):
 def test_memory_monitor_counts_the_kernel_and_its_children():
     import subprocess
     import sys
+    import time
 
     # A stand-in "kernel" (its command line names ipykernel) whose child holds 200 MB for a moment.
     child = ("import time; block = bytearray(200 * 2**20); block[::4096] = b'x' * len(block[::4096]); "
@@ -76,6 +77,16 @@ def test_memory_monitor_counts_the_kernel_and_its_children():
     finally:
         kernel.kill()
     assert monitor.peak_bytes > 200 * 2**20  # the grandchild's 200 MB were counted
+    # A kernel that was already running before (a JupyterLab's) is not this run's: not counted.
+    older = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
+                              f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(3)", "ipykernel-older"])
+    try:
+        time.sleep(1.5)
+        with notebook_runner.MemoryMonitor(interval=0.1) as monitor:
+            older.wait(timeout=30)
+    finally:
+        older.kill()
+    assert monitor.peak_bytes < 100 * 2**20
 
 
 @pytest.mark.timeout(300)
