@@ -14,11 +14,11 @@ Modules, one concern each:
     cost         parameters and multiply-accumulates per layer of a Keras model
     visualize    filters, activations, activation maximization, saliency, occlusion
     ablation     the cluttered-MNIST task and the AlexNet layer-removal experiment (notebook 04)
-    hardware     roofline, memory bandwidth, oneDNN/threads/precision measurements (notebook 05)
+    hardware     roofline, memory bandwidth, oneDNN/threads/precision measurements (notebook 06)
     scaling      learning-rate scaling and warmup, the ring-allreduce cost model
-    large_batch  small vs large batch with linear scaling and warmup (notebook 07)
-    transfer     pretraining, fine-tuning and frozen backbones; the ImageNet-weights check (notebook 08)
-    distributed_plots  timelines and loss curves of the distributed runs (notebook 06)
+    large_batch  small vs large batch with linear scaling and warmup (notebook 09)
+    transfer     pretraining, fine-tuning and frozen backbones; the ImageNet-weights check (notebook 10)
+    distributed_plots  timelines and loss curves of the distributed runs (notebook 07)
     distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
     interactive  widgets (the live kernel editor)
     exercises    check functions for the notebooks' exercises

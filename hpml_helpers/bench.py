@@ -3,7 +3,7 @@
 - ``best_time(function)``: the best of several timed calls (the least disturbed by other work).
 - ``gemm_gflops(sizes)``: NumPy float32 GEMM GFLOP/s over square matrix sizes; ``plot_gemm`` draws it.
 A convolution layer, a fully-connected layer and a training step are all judged against this peak.
-Used by notebooks 00, 01 and 05 and by bench/.
+Used by notebooks 00, 01 and 06 and by bench/.
 """
 import time
 

@@ -2,7 +2,7 @@
 
 For lecture part 2 (the convolution operator, padding, stride, output size, Sobel as the classic
 hand-made kernel) and part 3 (convolution as matrix multiplication, im2col). Notebook
-``01-convolution-and-sobel`` uses every public function; ``05-compute-and-hardware`` and
+``01-convolution-and-sobel`` uses every public function; ``06-compute-and-hardware`` and
 ``bench/bench_conv.py`` time ``conv2d_im2col`` against the GEMM peak, TensorFlow and MXNet.
 
 Conventions as in ``tf.nn.conv2d``: cross-correlation (the kernel is not flipped), NHWC images by

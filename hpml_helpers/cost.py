@@ -37,7 +37,7 @@ Checked against published numbers (tests/test_cost.py, within 2%):
 - MobileNet v1 (``keras.applications.MobileNet``, 224x224): 569 M mult-adds, 4.2 M parameters
   (Howard et al. 2017, Table 8).
 
-Used by notebooks 04-alexnet-depth-ablation and 05-compute-and-hardware.
+Used by notebooks 04-alexnet-depth-ablation and 06-compute-and-hardware.
 """
 import math
 

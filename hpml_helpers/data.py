@@ -12,7 +12,7 @@
 
 Images come back as uint8 arrays shaped like Keras's loaders: (N, H, W) for grey, (N, H, W, C) for
 colour; ``to_float`` turns them into float32 in [0, 1] with a channel axis where the model wants it.
-Used by notebooks 00-08 and the distributed workers.
+Used by notebooks 00-10 and the distributed workers.
 """
 import collections
 import hashlib

@@ -13,7 +13,7 @@ keyboard interrupt ends every process it started (children included) and raises 
 naming the rank and its last lines. ``threads_per_worker=1`` pins each process's math libraries to one
 thread (OMP, MKL, MXNet's engine, TensorFlow), so N workers on N cores do not fight over them.
 Worker scripts live in ``hpml_helpers/workers/``.
-Used by notebooks 00, 06 and 07.
+Used by notebooks 00, 07 and 09.
 """
 import collections
 import json

@@ -15,7 +15,7 @@
 - ``plot_ring_allreduce(simulation)``: the steps of ``scaling.ring_allreduce_simulation`` (itself a
   TEACHING MODEL, never what trains) as one small grid per step.
 
-Used by notebook 06-distributed-sgd.
+Used by notebook 07-distributed-sgd.
 """
 import json
 import math

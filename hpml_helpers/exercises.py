@@ -151,7 +151,7 @@ def check_sgd_update(update_function):
                     "move against the gradient (minus sign), scaled by the learning rate.")
 
 
-# --- notebook 05 -------------------------------------------------------------------------------
+# --- notebook 06 -------------------------------------------------------------------------------
 # The layer of exercise 05.1: a 3x3 convolution, 64 -> 64 channels, on 56x56 maps ("same" padding).
 _CONV_05 = {"flops": 2 * 56 * 56 * 64 * 64 * 9, "bytes": 4 * (3 * 3 * 64 * 64 + 64 + 2 * 56 * 56 * 64)}
 
@@ -206,7 +206,7 @@ def check_attainable_gflops(intensity, peak_gflops, bandwidth_gbs, answer):
                     "the bound is the lower of the two roofs: the peak, or intensity x bandwidth.")
 
 
-# --- notebook 06 -------------------------------------------------------------------------------
+# --- notebook 07 -------------------------------------------------------------------------------
 def _ring_seconds(num_bytes, num_workers, latency, bandwidth):
     """The ring-allreduce model T = 2(p-1) alpha + 2(p-1)/p N/B (as in scaling.ring_allreduce_time)."""
     return 2 * (num_workers - 1) * latency + 2 * (num_workers - 1) / num_workers * num_bytes / bandwidth
@@ -371,7 +371,7 @@ def check_parameters_saved(answer):
                     "(9,216 -> 1,000); weights plus biases.")
 
 
-# --- notebook 07 -------------------------------------------------------------------------------
+# --- notebook 09 -------------------------------------------------------------------------------
 @_checked
 def check_scaled_learning_rate(base_learning_rate, base_batch_size, batch_size, answer):
     """Exercise 07.1: the linear scaling rule, base rate x batch size / base batch size (within 1%)."""
@@ -418,7 +418,7 @@ def check_number_of_updates(num_images, batch_size, num_epochs, answer):
                                    f"= {want} updates in all.", hint)
 
 
-# --- notebook 08 -------------------------------------------------------------------------------
+# --- notebook 10 -------------------------------------------------------------------------------
 _LENET5_HEAD = ((400, 120), (120, 84))  # fc1 and fc2: (inputs, units); the output layer follows with 84 inputs
 _LENET5_BACKBONE_WEIGHTS = (5 * 5 * 1 * 6 + 6) + (5 * 5 * 6 * 16 + 16)  # conv1 + conv2 with biases: 2,572
 

@@ -13,7 +13,7 @@
 
 Bytes moved by a layer, the assumption behind every intensity here: its weights (biases included) once, plus
 its input and output activations for each image, float32, each read or written once (no cache reuse).
-Used by notebook 05-compute-and-hardware.
+Used by notebook 06-compute-and-hardware.
 """
 import json
 import math

@@ -11,7 +11,7 @@ is k times fewer updates. Keeping the learning rate ("naive") leaves the model b
   returns a ``Run``: per-epoch training error (mean over the epoch's batches, as Goyal's curves) and test
   error, in percent. A run whose loss turns NaN or infinite stops there and says so (``diverged``).
 - ``plot_error_curves``, ``plot_error_vs_batch_size``, ``breakdown_batch_size``, ``format_table``: results.
-Used by notebook 07-large-batch-training.
+Used by notebook 09-large-batch-training.
 """
 import dataclasses
 import math

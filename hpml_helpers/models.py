@@ -24,7 +24,7 @@ Conventions:
   themselves, which is numerically more stable.
 
 Used by notebooks 02-training-a-cnn, 03-feature-visualization, 04-alexnet-depth-ablation,
-05-compute-and-hardware, 06-distributed-sgd, 07-large-batch-training and 08-transfer-learning.
+06-compute-and-hardware, 07-distributed-sgd, 09-large-batch-training and 10-transfer-learning.
 """
 import functools
 

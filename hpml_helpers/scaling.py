@@ -1,6 +1,6 @@
 """Scaling data-parallel training: large-batch learning-rate schedules and the ring-allreduce cost model.
 
-Lecture slides 58-74; used by notebooks 06-distributed-sgd and 07-large-batch-training.
+Lecture slides 58-74; used by notebooks 07-distributed-sgd and 09-large-batch-training.
 
 Large-batch learning rates (Goyal et al. 2017, "Accurate, Large Minibatch SGD", arXiv:1706.02677):
 - ``scaled_learning_rate(0.1, 8192)`` -> 3.2: the linear scaling rule; ``scaled_for_workers`` per worker count.

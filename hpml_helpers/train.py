@@ -14,8 +14,8 @@ framework's layout (NHWC Keras, NCHW Gluon) and moved to the device whole. The l
 plain ones (``bench/bench_train.py`` checks): batches are gathered and metrics summed on the device,
 and the progress bar reads them a few times a second only, as reading a number waits for the device.
 
-Used by notebooks 02-training-a-cnn, 04-alexnet-depth-ablation, 05-compute-and-hardware,
-07-large-batch-training and 08-transfer-learning.
+Used by notebooks 02-training-a-cnn, 04-alexnet-depth-ablation, 06-compute-and-hardware,
+09-large-batch-training and 10-transfer-learning.
 """
 import math
 import numbers

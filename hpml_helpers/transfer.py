@@ -14,7 +14,7 @@ halves A and B, training on A and transferring the first n layers to B; here A i
 - ``label_sweep``, ``time_to_accuracy``, ``format_table``, ``plot_curves``, ``plot_accuracy_vs_labels``: results.
 - ``imagenet_weights_file()``, ``imagenet_model(weights_path, ...)``: a real ImageNet backbone (MobileNetV2) when
   Keras has its weights cached; nothing is downloaded.
-Used by notebook 08-transfer-learning.
+Used by notebook 10-transfer-learning.
 """
 import dataclasses
 import math

@@ -2,10 +2,10 @@
 import pytest
 
 import test_exercises_03_04
-import test_exercises_05
 import test_exercises_06
 import test_exercises_07
-import test_exercises_08
+import test_exercises_09
+import test_exercises_10
 from hpml_helpers import exercises
 
 CASES = [
@@ -23,8 +23,8 @@ CASES = [
 
 
 # Every notebook's checks, each with a right answer, a wrong one and the `...` placeholder.
-ALL_CASES = CASES + test_exercises_03_04.CASES + test_exercises_05.CASES + test_exercises_06.CASES + test_exercises_07.CASES
-ALL_CASES += test_exercises_08.CASES
+ALL_CASES = CASES + test_exercises_03_04.CASES + test_exercises_06.CASES + test_exercises_07.CASES + test_exercises_09.CASES
+ALL_CASES += test_exercises_10.CASES
 
 
 @pytest.mark.parametrize("check, right, wrong, placeholder", ALL_CASES, ids=lambda c: getattr(c, "__name__", ""))

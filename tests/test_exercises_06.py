@@ -1,45 +1,35 @@
 """Notebook 06's exercise checks accept a right answer, reject a wrong one, and tolerate the placeholder."""
 import pytest
 
-from hpml_helpers import exercises, scaling
+from hpml_helpers import exercises
 
-ALPHA, BANDWIDTH = 500e-6, 1e9  # 500 us, 1 GB/s
-PREDICTION = scaling.ring_allreduce_time(100e6, 8, ALPHA, BANDWIDTH)  # 7 ms + 175 ms
+INTENSITY = 2 * 56 * 56 * 64 * 64 * 9 / (4 * (3 * 3 * 64 * 64 + 64 + 2 * 56 * 56 * 64))  # 131.87 FLOP/byte
+VGG16_GFLOPS = 30.94  # 2 x 15.47 GMAC
 # Right answer, wrong answer, the `...` placeholder: run by test_exercises.py::test_check.
 CASES = [
-    (exercises.check_allreduce_prediction, (ALPHA, BANDWIDTH, PREDICTION),
-     (ALPHA, BANDWIDTH, scaling.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH)), (ALPHA, BANDWIDTH, ...)),
-    (exercises.check_crossover_bytes, (ALPHA, BANDWIDTH, 2, scaling.crossover_bytes(ALPHA, BANDWIDTH, 2)),
-     (ALPHA, BANDWIDTH, 2, ALPHA * BANDWIDTH), (ALPHA, BANDWIDTH, 2, ...)),
-    (exercises.check_stale_learning_rate, (1.0,), (2.0,), (...,)),
-    (exercises.check_scaling_efficiency, (1000.0, 1800.0, 2, 0.9), (1000.0, 1800.0, 2, 1.8), (1000.0, 1800.0, 2, ...)),
+    (exercises.check_arithmetic_intensity, (INTENSITY,), (INTENSITY / 2,), (...,)),
+    (exercises.check_training_exaflops, (VGG16_GFLOPS, VGG16_GFLOPS * 1e9 * 3 * 1.28e6 * 50 / 1e18),
+     (VGG16_GFLOPS, VGG16_GFLOPS * 1e9 * 1.28e6 * 50 / 1e18), (VGG16_GFLOPS, ...)),
+    (exercises.check_roofline_bound, (0.5, 200.0, 20.0, "memory"), (0.5, 200.0, 20.0, "compute"),
+     (0.5, 200.0, 20.0, ...)),
+    (exercises.check_roofline_bound, (131.9, 200.0, 20.0, "compute-bound"), (131.9, 200.0, 20.0, "memory"),
+     (131.9, 200.0, 20.0, ...)),
+    (exercises.check_attainable_gflops, (0.5, 200.0, 20.0, 10.0), (0.5, 200.0, 20.0, 200.0),
+     (0.5, 200.0, 20.0, ...)),
 ]
 
 
-def test_the_checks_agree_with_the_kits_models():
-    """The reference answers are the ones scaling.py and distributed_plots.py compute."""
-    from hpml_helpers import distributed_plots
-
-    assert PREDICTION == pytest.approx(2 * 7 * ALPHA + 2 * 7 / 8 * 100e6 / BANDWIDTH)
-    assert exercises.check_stale_learning_rate(distributed_plots.stable_learning_rate(delay=1))
-    assert exercises.check_crossover_bytes(ALPHA, BANDWIDTH, 8, scaling.crossover_bytes(ALPHA, BANDWIDTH, 8))
-
-
 def test_hints_name_the_usual_mistakes(capsys):
-    exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, scaling.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH))
-    assert "p = 8" in capsys.readouterr().out
-    exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, 2 * 7 / 8 * 100e6 / BANDWIDTH)
-    assert "latency term" in capsys.readouterr().out
-    exercises.check_crossover_bytes(ALPHA, BANDWIDTH, 2, ALPHA * BANDWIDTH)
-    assert "factor 1/p" in capsys.readouterr().out
-    exercises.check_stale_learning_rate(2.0)
-    assert "without staleness" in capsys.readouterr().out
-    exercises.check_scaling_efficiency(1000.0, 1800.0, 2, 1.8)
-    assert "speed-up" in capsys.readouterr().out
+    exercises.check_arithmetic_intensity(INTENSITY / 2)
+    assert "2 FLOPs" in capsys.readouterr().out
+    exercises.check_arithmetic_intensity(INTENSITY * 4)
+    assert "4 bytes" in capsys.readouterr().out
+    exercises.check_training_exaflops(VGG16_GFLOPS, VGG16_GFLOPS * 1e9 * 1.28e6 * 50 / 1e18)
+    assert "3 x the forward" in capsys.readouterr().out
 
 
 def test_wrong_kind_of_answer_is_a_type_error():
-    with pytest.raises(TypeError, match="answer_seconds must be a number"):
-        exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, "0.18")
     with pytest.raises(TypeError, match="answer must be a number"):
-        exercises.check_stale_learning_rate([1.0])
+        exercises.check_arithmetic_intensity("132")
+    with pytest.raises(TypeError, match="'memory' or 'compute'"):
+        exercises.check_roofline_bound(0.5, 200.0, 20.0, 1)

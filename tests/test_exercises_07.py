@@ -3,39 +3,43 @@ import pytest
 
 from hpml_helpers import exercises, scaling
 
-WARMUP = (0.1, 3.2, 780, 156)  # Goyal et al.: 0.1 -> 3.2 over 5 epochs of 156 updates; update 156
+ALPHA, BANDWIDTH = 500e-6, 1e9  # 500 us, 1 GB/s
+PREDICTION = scaling.ring_allreduce_time(100e6, 8, ALPHA, BANDWIDTH)  # 7 ms + 175 ms
 # Right answer, wrong answer, the `...` placeholder: run by test_exercises.py::test_check.
 CASES = [
-    (exercises.check_scaled_learning_rate, (0.1, 256, 8192, scaling.scaled_learning_rate(0.1, 8192)),
-     (0.1, 256, 8192, 0.1), (0.1, 256, 8192, ...)),
-    (exercises.check_warmup_learning_rate,
-     WARMUP + (scaling.WarmupStepSchedule(3.2, warmup_steps=780, start_learning_rate=0.1)(156),),
-     WARMUP + (3.2 * 156 / 780,), WARMUP + (...,)),
-    (exercises.check_warmup_learning_rate, (0.1, 3.2, 780, 1000, 3.2), (0.1, 3.2, 780, 1000, 4.0),
-     (0.1, 3.2, 780, 1000, ...)),
-    (exercises.check_number_of_updates, (8000, 2048, 10, 30), (8000, 2048, 10, 40), (8000, 2048, 10, ...)),
+    (exercises.check_allreduce_prediction, (ALPHA, BANDWIDTH, PREDICTION),
+     (ALPHA, BANDWIDTH, scaling.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH)), (ALPHA, BANDWIDTH, ...)),
+    (exercises.check_crossover_bytes, (ALPHA, BANDWIDTH, 2, scaling.crossover_bytes(ALPHA, BANDWIDTH, 2)),
+     (ALPHA, BANDWIDTH, 2, ALPHA * BANDWIDTH), (ALPHA, BANDWIDTH, 2, ...)),
+    (exercises.check_stale_learning_rate, (1.0,), (2.0,), (...,)),
+    (exercises.check_scaling_efficiency, (1000.0, 1800.0, 2, 0.9), (1000.0, 1800.0, 2, 1.8), (1000.0, 1800.0, 2, ...)),
 ]
 
 
-def test_the_answers_the_solutions_give():
-    assert exercises.check_scaled_learning_rate(0.1, 256, 8192, 3.2)
-    assert exercises.check_warmup_learning_rate(0.1, 3.2, 780, 156, 0.72)
-    assert exercises.check_number_of_updates(8000, 2048, 10, (8000 // 2048) * 10)
+def test_the_checks_agree_with_the_kits_models():
+    """The reference answers are the ones scaling.py and distributed_plots.py compute."""
+    from hpml_helpers import distributed_plots
+
+    assert PREDICTION == pytest.approx(2 * 7 * ALPHA + 2 * 7 / 8 * 100e6 / BANDWIDTH)
+    assert exercises.check_stale_learning_rate(distributed_plots.stable_learning_rate(delay=1))
+    assert exercises.check_crossover_bytes(ALPHA, BANDWIDTH, 8, scaling.crossover_bytes(ALPHA, BANDWIDTH, 8))
 
 
 def test_hints_name_the_usual_mistakes(capsys):
-    exercises.check_scaled_learning_rate(0.1, 256, 8192, 0.1)
-    assert "fewer updates" in capsys.readouterr().out
-    exercises.check_warmup_learning_rate(*WARMUP, 3.2 * 156 / 780)
-    assert "ramps up from 0" in capsys.readouterr().out
-    exercises.check_number_of_updates(8000, 2048, 10, 40)
-    assert "incomplete batch" in capsys.readouterr().out
+    exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, scaling.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH))
+    assert "p = 8" in capsys.readouterr().out
+    exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, 2 * 7 / 8 * 100e6 / BANDWIDTH)
+    assert "latency term" in capsys.readouterr().out
+    exercises.check_crossover_bytes(ALPHA, BANDWIDTH, 2, ALPHA * BANDWIDTH)
+    assert "factor 1/p" in capsys.readouterr().out
+    exercises.check_stale_learning_rate(2.0)
+    assert "without staleness" in capsys.readouterr().out
+    exercises.check_scaling_efficiency(1000.0, 1800.0, 2, 1.8)
+    assert "speed-up" in capsys.readouterr().out
 
 
-def test_wrong_kind_of_answer_is_a_type_error_and_bad_settings_a_value_error():
+def test_wrong_kind_of_answer_is_a_type_error():
+    with pytest.raises(TypeError, match="answer_seconds must be a number"):
+        exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, "0.18")
     with pytest.raises(TypeError, match="answer must be a number"):
-        exercises.check_scaled_learning_rate(0.1, 256, 8192, "3.2")
-    with pytest.raises(TypeError, match="answer must be a number"):
-        exercises.check_number_of_updates(8000, 2048, 10, [30])
-    with pytest.raises(ValueError, match="warmup_steps must be > 0"):
-        exercises.check_warmup_learning_rate(0.1, 3.2, 0, 10, 1.0)
+        exercises.check_stale_learning_rate([1.0])

@@ -17,7 +17,7 @@ def mnist():
 
 
 def run_on(mnist, batch_size, learning_rate, num_epochs=1, **kwargs):
-    kwargs.setdefault("model_builder", TANH_LENET5)  # notebook 07's model: tanh units do not die at high rates
+    kwargs.setdefault("model_builder", TANH_LENET5)  # notebook 09's model: tanh units do not die at high rates
     return large_batch.train_run(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test, batch_size,
                                  learning_rate, num_epochs, **kwargs)
 

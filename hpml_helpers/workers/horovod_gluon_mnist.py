@@ -1,6 +1,6 @@
 """Data-parallel training of LeNet-5 on MNIST with Horovod and MXNet Gluon (synchronous SGD by allreduce).
 
-Run by notebook 06 and the tests through ``hpml_helpers.distributed.run_horovod``, or by hand:
+Run by notebook 07 and the tests through ``hpml_helpers.distributed.run_horovod``, or by hand:
     horovodrun -np 2 -H localhost:2 --gloo python hpml_helpers/workers/horovod_gluon_mnist.py --epochs 1
 (on a cluster: ``horovodrun -np 8 -H node1:4,node2:4 python ...``; see cluster/horovod_mpi.sbatch).
 

@@ -1,6 +1,6 @@
 """Training LeNet-5 on MNIST with MXNet's parameter server, synchronous or asynchronous SGD.
 
-Started by ``hpml_helpers.distributed.run_parameter_server`` (notebook 06 and the tests), which starts a
+Started by ``hpml_helpers.distributed.run_parameter_server`` (notebook 07 and the tests), which starts a
 scheduler, the servers and the workers on 127.0.0.1 with the DMLC_* variables and sets HPML_KVSTORE to
 "dist_sync" or "dist_async". By hand, one shell per process (see cluster/mxnet_parameter_server.sbatch):
     export DMLC_PS_ROOT_URI=127.0.0.1 DMLC_PS_ROOT_PORT=9091 DMLC_NUM_SERVER=1 DMLC_NUM_WORKER=2

@@ -1,6 +1,6 @@
 """Data-parallel training of LeNet-5 on MNIST with TensorFlow's MultiWorkerMirroredStrategy (Keras 3 model).
 
-Started by ``hpml_helpers.distributed.run_tf_multiworker`` (notebook 06 and the tests), which gives
+Started by ``hpml_helpers.distributed.run_tf_multiworker`` (notebook 07 and the tests), which gives
 each worker a TF_CONFIG naming the cluster (127.0.0.1 and free ports) and its own index. By hand, one
 shell per worker (see cluster/tf_multiworker.sbatch for a SLURM cluster):
     export HPML_CLUSTER='{"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}'

@@ -1,4 +1,4 @@
-"""Notebook 08's exercise checks accept a right answer, reject a wrong one, and tolerate the placeholder."""
+"""Notebook 10's exercise checks accept a right answer, reject a wrong one, and tolerate the placeholder."""
 import pytest
 
 from hpml_helpers import exercises, models, transfer

@@ -1,0 +1,159 @@
+"""Argument checks shared by every public helper of the kit.
+
+Each check raises ValueError or TypeError with a message that names the argument and says what was
+expected, and returns the value in a normal form (``int``, ``float``, a lower-case choice, a numpy array).
+The public functions of every module call these before any expensive work, so that a learner's mistake
+gets a clear message instead of an error from deep inside numpy, Keras or MXNet.
+Used by all modules of ``hpml_helpers``; the exercise checks in ``exercises.py`` use ``is_real_number``.
+"""
+import math
+import numbers
+import pathlib
+
+import numpy as np
+
+
+def is_real_number(value):
+    """True for an int/float/numpy real number that is not a bool (numpy scalars included)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_integer(value):
+    """True for an int or numpy integer that is not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_integer(value, name, minimum=None, maximum=None):
+    """``value`` as an int, between ``minimum`` and ``maximum`` (inclusive) when given."""
+    if not is_integer(value):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value}")
+    return value
+
+
+def check_positive_int(value, name):
+    """``value`` as an int >= 1."""
+    return check_integer(value, name, minimum=1)
+
+
+def check_number(value, name, minimum=None, maximum=None, strict=False, allow_none=False):
+    """``value`` as a finite float; ``minimum``/``maximum`` bound it (exclusive bounds when ``strict``)."""
+    if value is None and allow_none:
+        return None
+    if not is_real_number(value):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum:g}, got {value:g}")
+    if maximum is not None and (value >= maximum if strict else value > maximum):
+        raise ValueError(f"{name} must be {'<' if strict else '<='} {maximum:g}, got {value:g}")
+    return value
+
+
+def check_positive_number(value, name, allow_none=False):
+    """``value`` as a finite float > 0."""
+    return check_number(value, name, minimum=0, strict=True, allow_none=allow_none)
+
+
+def check_fraction(value, name, inclusive=True):
+    """``value`` as a float in [0, 1] ([0, 1) when not ``inclusive``)."""
+    value = check_number(value, name, minimum=0)
+    if value > 1 or (not inclusive and value == 1):
+        raise ValueError(f"{name} must be in [0, 1{']' if inclusive else ')'}, got {value:g}")
+    return value
+
+
+def check_choice(value, name, choices):
+    """``value`` lower-cased, which must be one of ``choices`` (strings)."""
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value.lower()
+
+
+def check_seed(value, name="seed", allow_none=True):
+    """An integer seed >= 0 (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    return check_integer(value, name, minimum=0)
+
+
+def check_bool(value, name):
+    """``value`` as a bool; only True/False (numpy bools too) are accepted."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_string(value, name, allow_empty=False):
+    """``value`` as a non-empty string."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    if not value and not allow_empty:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def check_path(value, name):
+    """``value`` as a pathlib.Path (from str or os.PathLike)."""
+    if isinstance(value, pathlib.PurePath):
+        return pathlib.Path(value)
+    if isinstance(value, str) and value:
+        return pathlib.Path(value)
+    raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {value!r}")
+
+
+def check_sequence(value, name, allow_empty=False):
+    """``value`` as a list; strings, dicts and non-iterables are refused."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list or tuple, got {value!r} ({type(value).__name__})")
+    items = list(value)
+    if not items and not allow_empty:
+        raise ValueError(f"{name} must not be empty")
+    return items
+
+
+def check_shape(value, name, length=None):
+    """``value`` as a tuple of positive ints (of ``length`` entries when given)."""
+    items = check_sequence(value, name)
+    if length is not None and len(items) != length:
+        raise ValueError(f"{name} must have {length} entries, got {value!r}")
+    for item in items:
+        if not is_integer(item) or item < 1:
+            raise ValueError(f"{name} must hold positive integers, got {value!r}")
+    return tuple(int(item) for item in items)
+
+
+def check_array(value, name, ndim=None, min_size=1, finite=True, kinds="uif", dtype=None):
+    """``value`` as a numpy array of numbers: ``ndim`` dimensions (an int or a tuple of allowed ones),
+    at least ``min_size`` elements, no NaN or infinity when ``finite``; ``dtype`` converts it."""
+    if value is None:
+        raise TypeError(f"{name} must be an array of numbers, got None")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged lists
+        raise ValueError(f"{name} must be a rectangular array of numbers ({error})") from None
+    if array.dtype.kind not in kinds:
+        raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if array.ndim not in allowed:
+            expected = " or ".join(map(str, allowed))
+            raise ValueError(f"{name} must have {expected} dimensions, got shape {array.shape}")
+    if array.size < min_size:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if finite and array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must hold finite numbers (no NaN or infinity)")
+    return array.astype(dtype) if dtype is not None else array
+
+
+def check_not_none(value, name, expected="a model"):
+    """``value`` unless it is None."""
+    if value is None:
+        raise TypeError(f"{name} must be {expected}, got None")
+    return value
