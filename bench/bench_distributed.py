@@ -9,7 +9,7 @@ Three measurements, all with real Horovod (MXNet, Gloo) processes on 127.0.0.1, 
    (``bind_cores=True``, as ``mpirun --bind-to core``), the 1-worker run included: unbound, Horovod's
    and MXNet's helper threads wander onto the other rank's core and cost 5-10 points of efficiency.
 2. Allreduce times over buffer sizes (64 B ... 64 MB; ``quick``: up to 4 MB), and the ring model
-   T = 2(p-1) alpha + 2(p-1)/p N/B fitted to them (``hpml_helpers.scaling.fit_alpha_beta``).
+   T = 2(p-1) alpha + 2(p-1)/p N/B fitted to them (``hpml_helpers.allreduce_model.fit_alpha_beta``).
 3. Tensor fusion: 64 tensors of 4 KB allreduced asynchronously, with Horovod's default fusion threshold
    and with HOROVOD_FUSION_THRESHOLD=0.
 Cases run alternately for a few rounds and the best round of each is kept: other processes on a shared
@@ -104,7 +104,7 @@ def _allreduce(quick, env_vars=None):
 
 
 def _allreduce_rows(quick):
-    from hpml_helpers import scaling
+    from hpml_helpers import allreduce_model
 
     fused_runs, unfused_runs = [], []
     for _ in range(1 if quick else 2):
@@ -114,7 +114,7 @@ def _allreduce_rows(quick):
     sizes = fused_runs[0][0]["sizes"]
     seconds = np.min([np.max([result["median_seconds"] for result in run], axis=0)
                       for run in fused_runs + unfused_runs], axis=0)  # one buffer: fusion plays no part
-    fit = scaling.fit_alpha_beta(sizes, seconds, num_workers=2)
+    fit = allreduce_model.fit_alpha_beta(sizes, seconds, num_workers=2)
     rows = [{"benchmark": ALLREDUCE, "case": f"{size:,d} B", "value": value * 1e6, "unit": "us",
              "note": f"median; model {fit.predict(size) * 1e6:.0f} us"} for size, value in zip(sizes, seconds)]
     rows += [

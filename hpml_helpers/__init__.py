@@ -15,7 +15,8 @@ Modules, one concern each:
     visualize    filters, activations, activation maximization, saliency, occlusion
     ablation     the cluttered-MNIST task and the AlexNet layer-removal experiment (notebook 04)
     hardware     roofline, memory bandwidth, oneDNN/threads/precision measurements (notebook 06)
-    scaling      learning-rate scaling and warmup, the ring-allreduce cost model
+    schedules    learning-rate scaling and warmup schedules (Keras, Gluon, numpy)
+    allreduce_model  the ring-allreduce cost model, fusion and the scaling projection
     large_batch  small vs large batch with linear scaling and warmup (notebook 09)
     transfer     pretraining, fine-tuning and frozen backbones; the ImageNet-weights check (notebook 10)
     distributed_plots  timelines and loss curves of the distributed runs (notebook 07)
@@ -32,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
 __all__ = ["ablation", "backends", "bench", "conv", "cost", "data", "distributed", "distributed_plots", "exercises",
-           "hardware", "interactive", "large_batch", "models", "notebook_runner", "scaling", "train", "transfer",
+           "hardware", "interactive", "large_batch", "models", "notebook_runner", "allreduce_model", "schedules", "tables", "validation", "train", "transfer",
            "visualize"]
 __version__ = "0.1.0"
 

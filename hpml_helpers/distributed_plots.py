@@ -1,7 +1,7 @@
 """Pictures of distributed training: allreduce times, Horovod timelines, sync vs async SGD, ring steps.
 
 - ``plot_allreduce(sizes, seconds, fit)``: measured allreduce times on log-log axes, the fitted ring model
-  (``scaling.fit_alpha_beta``) and the latency-bound / bandwidth-bound regions (``scaling.crossover_bytes``).
+  (``allreduce_model.fit_alpha_beta``) and the latency-bound / bandwidth-bound regions (``allreduce_model.crossover_bytes``).
 - ``read_timeline(path)`` reads the JSON Horovod writes to ``HOROVOD_TIMELINE`` (an array it may leave
   open); ``timeline_intervals(events, prefix)`` turns its begin/end events into one row per activity of
   each tensor, for the last round of the tensors named ``prefix...``; ``plot_timeline({label: path})``
@@ -12,7 +12,7 @@
 - ``delayed_gradient_descent``: gradient descent on f(w) = curvature * w^2 / 2 with gradients ``delay``
   updates old, a TEACHING MODEL of why stale (asynchronous) gradients can diverge; ``stable_learning_rate``
   is its known stability limit 2 sin(pi / (2 (2 delay + 1))) / curvature.
-- ``plot_ring_allreduce(simulation)``: the steps of ``scaling.ring_allreduce_simulation`` (itself a
+- ``plot_ring_allreduce(simulation)``: the steps of ``allreduce_model.ring_allreduce_simulation`` (itself a
   TEACHING MODEL, never what trains) as one small grid per step.
 
 Used by notebook 07-distributed-sgd.
@@ -40,7 +40,7 @@ def plot_allreduce(sizes, seconds, fit, num_workers=2, ax=None, label="measured 
     """Log-log allreduce time vs buffer size: points, the fitted model, the two regions; returns the figure."""
     import matplotlib.pyplot as plt
 
-    from . import scaling
+    from . import allreduce_model
 
     sizes, seconds = np.asarray(sizes, dtype=float), np.asarray(seconds, dtype=float)
     if sizes.shape != seconds.shape or sizes.ndim != 1 or sizes.size < 2:
@@ -53,7 +53,7 @@ def plot_allreduce(sizes, seconds, fit, num_workers=2, ax=None, label="measured 
     ax.loglog(grid, fit.predict(grid, num_workers) * 1e6, "-", color="k", linewidth=1,
               label=f"ring model: alpha {fit.latency * 1e6:.0f} us, B {fit.bandwidth / 1e9:.2g} GB/s")
     if math.isfinite(fit.bandwidth) and fit.latency > 0:
-        crossover = scaling.crossover_bytes(fit.latency, fit.bandwidth, num_workers)
+        crossover = allreduce_model.crossover_bytes(fit.latency, fit.bandwidth, num_workers)
         ax.axvline(crossover, color="grey", linestyle="--", linewidth=1)
         ax.axvspan(sizes.min(), crossover, color="tab:orange", alpha=0.08)
         ax.axvspan(crossover, sizes.max(), color="tab:green", alpha=0.08)
@@ -260,7 +260,7 @@ def plot_ring_allreduce(simulation):
         ax.set_title(title, fontsize=8)
         ax.set_xticks(range(num_workers), [f"c{c}" for c in range(num_workers)], fontsize=7)
         ax.set_yticks(range(num_workers), [f"w{w}" for w in range(num_workers)], fontsize=7)
-    figure.suptitle("TEACHING MODEL of ring allreduce (scaling.ring_allreduce_simulation): "
+    figure.suptitle("TEACHING MODEL of ring allreduce (allreduce_model.ring_allreduce_simulation): "
                     "number = workers whose values a chunk holds", fontsize=9)
     figure.tight_layout()
     return figure

@@ -208,7 +208,7 @@ def check_attainable_gflops(intensity, peak_gflops, bandwidth_gbs, answer):
 
 # --- notebook 07 -------------------------------------------------------------------------------
 def _ring_seconds(num_bytes, num_workers, latency, bandwidth):
-    """The ring-allreduce model T = 2(p-1) alpha + 2(p-1)/p N/B (as in scaling.ring_allreduce_time)."""
+    """The ring-allreduce model T = 2(p-1) alpha + 2(p-1)/p N/B (as in allreduce_model.ring_allreduce_time)."""
     return 2 * (num_workers - 1) * latency + 2 * (num_workers - 1) / num_workers * num_bytes / bandwidth
 
 

@@ -5,7 +5,7 @@ is k times fewer updates. Keeping the learning rate ("naive") leaves the model b
 ("linear", the linear scaling rule) makes up for it; reaching it gradually over the first epochs
 ("linear+warmup") survives the first steps, where the big rate can blow up. Past some k even that fails.
 - ``learning_rate_for(rule, batch_size, base_batch_size, base_learning_rate, steps_per_epoch, ...)``: the
-  learning rate (a number) or schedule (``scaling.WarmupStepSchedule``) of each rule.
+  learning rate (a number) or schedule (``schedules.WarmupStepSchedule``) of each rule.
 - ``train_run(x_train, y_train, x_test, y_test, batch_size, learning_rate, num_epochs, framework=...)``:
   trains a fresh model (the same initial weights every time) with SGD with momentum (Goyal's 0.9) and
   returns a ``Run``: per-epoch training error (mean over the epoch's batches, as Goyal's curves) and test
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from . import scaling
+from . import schedules, validation
 from .models import FRAMEWORK_CHOICES
 from .train import _check_choice, _check_model, _check_positive_int, _dataset
 
@@ -36,9 +36,9 @@ def learning_rate_for(rule, batch_size, base_batch_size, base_learning_rate, ste
     steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
     if not isinstance(warmup_epochs, numbers.Real) or not warmup_epochs >= 0:
         raise ValueError(f"warmup_epochs must be a number >= 0, got {warmup_epochs!r}")
-    base = float(scaling._array("base_learning_rate", base_learning_rate))
+    base = float(validation.check_number_array("base_learning_rate", base_learning_rate))
     # naive: the same rate (k times fewer steps); linear: k times the rate (the linear scaling rule).
-    peak = base if rule == "naive" else scaling.scaled_learning_rate(base, batch_size, base_batch_size)
+    peak = base if rule == "naive" else schedules.scaled_learning_rate(base, batch_size, base_batch_size)
     warmup_steps = round(warmup_epochs * steps_per_epoch) if rule == "linear+warmup" else 0
     try:
         boundaries = tuple(max(round(float(epoch) * steps_per_epoch), warmup_steps) for epoch in decay_epochs)
@@ -47,7 +47,7 @@ def learning_rate_for(rule, batch_size, base_batch_size, base_learning_rate, ste
     if not warmup_steps and not boundaries:
         return peak
     # Gradual warmup starts at the small batch's rate and reaches k times it (Goyal et al., section 2.2).
-    return scaling.WarmupStepSchedule(peak, warmup_steps=warmup_steps, start_learning_rate=base,
+    return schedules.WarmupStepSchedule(peak, warmup_steps=warmup_steps, start_learning_rate=base,
                                       decay_boundaries=boundaries, decay_factor=decay_factor)
 
 
@@ -81,7 +81,7 @@ def _keras_step(model, images, labels, batch_size, learning_rate, momentum):
     import keras
     import tensorflow as tf
 
-    rate = learning_rate.to_keras() if isinstance(learning_rate, scaling.WarmupStepSchedule) else learning_rate
+    rate = learning_rate.to_keras() if isinstance(learning_rate, schedules.WarmupStepSchedule) else learning_rate
     optimizer = keras.optimizers.SGD(rate, momentum=momentum)  # HPML: SGD with momentum, as Goyal et al.
     optimizer.build(model.trainable_variables)
     loss_function = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -125,7 +125,7 @@ def _gluon_step(model, images, labels, batch_size, learning_rate, momentum):
     labels = mx.nd.array(labels, ctx=context, dtype="float32")
     model.hybridize(static_alloc=True, static_shape=True)
     settings = {"momentum": momentum, **({"lr_scheduler": learning_rate.to_gluon()}
-                                          if isinstance(learning_rate, scaling.WarmupStepSchedule)
+                                          if isinstance(learning_rate, schedules.WarmupStepSchedule)
                                           else {"learning_rate": learning_rate})}
     trainer = gluon.Trainer(model.collect_params(), "sgd", settings)  # HPML: SGD with momentum
     loss_function = gluon.loss.SoftmaxCrossEntropyLoss()
@@ -156,9 +156,9 @@ def train_run(x_train, y_train, x_test, y_test, batch_size, learning_rate, num_e
     framework = _check_choice(framework, "framework", FRAMEWORK_CHOICES)
     batch_size = _check_positive_int(batch_size, "batch_size")
     num_epochs = _check_positive_int(num_epochs, "num_epochs")
-    if not isinstance(learning_rate, scaling.WarmupStepSchedule) and (
+    if not isinstance(learning_rate, schedules.WarmupStepSchedule) and (
             isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number or a scaling.WarmupStepSchedule, "
+        raise ValueError(f"learning_rate must be a positive number or a schedules.WarmupStepSchedule, "
                          f"got {learning_rate!r}")
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum < 1:
         raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
@@ -251,8 +251,8 @@ def breakdown_batch_size(batch_sizes, errors, reference_error, tolerance=1.0):
     sizes, values = np.asarray(batch_sizes, dtype=float), np.asarray(errors, dtype=float)
     if sizes.ndim != 1 or sizes.shape != values.shape or sizes.size == 0:
         raise ValueError("batch_sizes and errors must be 1-D sequences of the same, non-zero length")
-    reference_error = float(scaling._array("reference_error", reference_error, strict=False))
-    tolerance = float(scaling._array("tolerance", tolerance, strict=False))
+    reference_error = float(validation.check_number_array("reference_error", reference_error, strict=False))
+    tolerance = float(validation.check_number_array("tolerance", tolerance, strict=False))
     order = np.argsort(sizes)
     for size, error in zip(sizes[order], values[order]):
         if not error <= reference_error + tolerance:  # NaN (diverged) counts as broken

@@ -157,3 +157,35 @@ def check_not_none(value, name, expected="a model"):
     if value is None:
         raise TypeError(f"{name} must be {expected}, got None")
     return value
+
+
+# Vectorised checks: a number or an array of numbers (the schedules and the allreduce model take both).
+def check_number_array(name, value, minimum=0.0, strict=True):
+    """Return ``value`` as a float array, raising ValueError/TypeError naming ``name`` when out of range."""
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists
+        raw = np.asarray([], dtype=object)
+    if raw.dtype.kind not in "iuf":  # bools, strings ("8192") and objects are not numbers here
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    array = raw.astype(float)
+    bad = ~np.isfinite(array) | ((array <= minimum) if strict else (array < minimum))
+    if array.size == 0 or bad.any():
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be finite and {relation} {minimum:g}, got {value!r}")
+    return array
+
+
+def check_whole_array(name, value, minimum=1):
+    """Return whole numbers >= ``minimum`` as an int array, raising ValueError/TypeError naming ``name``."""
+    array = check_number_array(name, value, minimum=minimum, strict=False)
+    if (array != np.round(array)).any():
+        raise ValueError(f"{name} must be whole numbers >= {minimum}, got {value!r}")
+    return array.astype(int)
+
+
+def scalar_or_array(array):
+    """Give back a Python float for 0-d results, so scalar in means scalar out."""
+    return float(array) if np.ndim(array) == 0 else array
+
+

@@ -8,7 +8,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from hpml_helpers import distributed_plots, scaling  # noqa: E402
+from hpml_helpers import distributed_plots, allreduce_model  # noqa: E402
 
 
 def fake_timeline(fused, rounds=2, tensors=3, truncate=False):
@@ -96,7 +96,7 @@ def test_moving_average():
 
 @pytest.mark.parametrize("num_workers", [2, 3, 5])
 def test_ring_replay_ends_with_every_chunk_holding_every_worker(num_workers):
-    simulation = scaling.ring_allreduce_simulation([np.arange(10.0) + k for k in range(num_workers)])
+    simulation = allreduce_model.ring_allreduce_simulation([np.arange(10.0) + k for k in range(num_workers)])
     states = distributed_plots.ring_contributions(simulation)
     assert len(states) == 2 * (num_workers - 1) + 1
     assert (states[0] == 1).all() and (states[-1] == num_workers).all()
@@ -106,8 +106,8 @@ def test_ring_replay_ends_with_every_chunk_holding_every_worker(num_workers):
 
 def test_plots_draw(tmp_path):
     sizes = [64 * 4 ** k for k in range(8)]
-    seconds = [scaling.ring_allreduce_time(size, 2, 500e-6, 1e9) for size in sizes]
-    fit = scaling.fit_alpha_beta(sizes, seconds, 2)
+    seconds = [allreduce_model.ring_allreduce_time(size, 2, 500e-6, 1e9) for size in sizes]
+    fit = allreduce_model.fit_alpha_beta(sizes, seconds, 2)
     figure = distributed_plots.plot_allreduce(sizes, seconds, fit)
     assert "latency-bound" in [text.get_text() for text in figure.axes[0].texts]
     path = tmp_path / "timeline.json"
@@ -117,7 +117,7 @@ def test_plots_draw(tmp_path):
     ps_result = {"rank": 0, "losses": [2.3, 2.0, 1.5], "seconds": [0.1, 0.2, 0.3]}
     figure = distributed_plots.plot_sync_async({"dist_sync": [ps_result], "dist_async": [dict(ps_result, rank=1)]})
     assert len(figure.axes[0].lines) == 2
-    figure = distributed_plots.plot_ring_allreduce(scaling.ring_allreduce_simulation([np.ones(4)] * 3))
+    figure = distributed_plots.plot_ring_allreduce(allreduce_model.ring_allreduce_simulation([np.ones(4)] * 3))
     assert len(figure.axes) == 5
     with pytest.raises(ValueError, match="sizes and seconds"):
         distributed_plots.plot_allreduce([1], [1.0], fit)

@@ -1,15 +1,15 @@
 """Notebook 07's exercise checks accept a right answer, reject a wrong one, and tolerate the placeholder."""
 import pytest
 
-from hpml_helpers import exercises, scaling
+from hpml_helpers import exercises, allreduce_model
 
 ALPHA, BANDWIDTH = 500e-6, 1e9  # 500 us, 1 GB/s
-PREDICTION = scaling.ring_allreduce_time(100e6, 8, ALPHA, BANDWIDTH)  # 7 ms + 175 ms
+PREDICTION = allreduce_model.ring_allreduce_time(100e6, 8, ALPHA, BANDWIDTH)  # 7 ms + 175 ms
 # Right answer, wrong answer, the `...` placeholder: run by test_exercises.py::test_check.
 CASES = [
     (exercises.check_allreduce_prediction, (ALPHA, BANDWIDTH, PREDICTION),
-     (ALPHA, BANDWIDTH, scaling.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH)), (ALPHA, BANDWIDTH, ...)),
-    (exercises.check_crossover_bytes, (ALPHA, BANDWIDTH, 2, scaling.crossover_bytes(ALPHA, BANDWIDTH, 2)),
+     (ALPHA, BANDWIDTH, allreduce_model.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH)), (ALPHA, BANDWIDTH, ...)),
+    (exercises.check_crossover_bytes, (ALPHA, BANDWIDTH, 2, allreduce_model.crossover_bytes(ALPHA, BANDWIDTH, 2)),
      (ALPHA, BANDWIDTH, 2, ALPHA * BANDWIDTH), (ALPHA, BANDWIDTH, 2, ...)),
     (exercises.check_stale_learning_rate, (1.0,), (2.0,), (...,)),
     (exercises.check_scaling_efficiency, (1000.0, 1800.0, 2, 0.9), (1000.0, 1800.0, 2, 1.8), (1000.0, 1800.0, 2, ...)),
@@ -17,16 +17,16 @@ CASES = [
 
 
 def test_the_checks_agree_with_the_kits_models():
-    """The reference answers are the ones scaling.py and distributed_plots.py compute."""
+    """The reference answers are the ones allreduce_model.py and distributed_plots.py compute."""
     from hpml_helpers import distributed_plots
 
     assert PREDICTION == pytest.approx(2 * 7 * ALPHA + 2 * 7 / 8 * 100e6 / BANDWIDTH)
     assert exercises.check_stale_learning_rate(distributed_plots.stable_learning_rate(delay=1))
-    assert exercises.check_crossover_bytes(ALPHA, BANDWIDTH, 8, scaling.crossover_bytes(ALPHA, BANDWIDTH, 8))
+    assert exercises.check_crossover_bytes(ALPHA, BANDWIDTH, 8, allreduce_model.crossover_bytes(ALPHA, BANDWIDTH, 8))
 
 
 def test_hints_name_the_usual_mistakes(capsys):
-    exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, scaling.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH))
+    exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, allreduce_model.ring_allreduce_time(100e6, 2, ALPHA, BANDWIDTH))
     assert "p = 8" in capsys.readouterr().out
     exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, 2 * 7 / 8 * 100e6 / BANDWIDTH)
     assert "latency term" in capsys.readouterr().out

@@ -1,15 +1,15 @@
 """Notebook 09's exercise checks accept a right answer, reject a wrong one, and tolerate the placeholder."""
 import pytest
 
-from hpml_helpers import exercises, scaling
+from hpml_helpers import exercises, schedules
 
 WARMUP = (0.1, 3.2, 780, 156)  # Goyal et al.: 0.1 -> 3.2 over 5 epochs of 156 updates; update 156
 # Right answer, wrong answer, the `...` placeholder: run by test_exercises.py::test_check.
 CASES = [
-    (exercises.check_scaled_learning_rate, (0.1, 256, 8192, scaling.scaled_learning_rate(0.1, 8192)),
+    (exercises.check_scaled_learning_rate, (0.1, 256, 8192, schedules.scaled_learning_rate(0.1, 8192)),
      (0.1, 256, 8192, 0.1), (0.1, 256, 8192, ...)),
     (exercises.check_warmup_learning_rate,
-     WARMUP + (scaling.WarmupStepSchedule(3.2, warmup_steps=780, start_learning_rate=0.1)(156),),
+     WARMUP + (schedules.WarmupStepSchedule(3.2, warmup_steps=780, start_learning_rate=0.1)(156),),
      WARMUP + (3.2 * 156 / 780,), WARMUP + (...,)),
     (exercises.check_warmup_learning_rate, (0.1, 3.2, 780, 1000, 3.2), (0.1, 3.2, 780, 1000, 4.0),
      (0.1, 3.2, 780, 1000, ...)),

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hpml_helpers import data, large_batch, models, scaling
+from hpml_helpers import data, large_batch, models, schedules
 
 
 TANH_LENET5 = functools.partial(models.lenet5, activation="tanh")
@@ -33,7 +33,7 @@ def test_naive_keeps_the_rate_and_linear_multiplies_it_by_k():
 
 def test_warmup_rises_linearly_from_the_small_batch_rate_to_k_times_it():
     schedule = large_batch.learning_rate_for("linear+warmup", 512, 32, 0.025, steps_per_epoch=15, warmup_epochs=2)
-    assert isinstance(schedule, scaling.WarmupStepSchedule)
+    assert isinstance(schedule, schedules.WarmupStepSchedule)
     rates = schedule(np.arange(40))
     assert rates[0] == pytest.approx(0.025) and rates[15] == pytest.approx(0.025 + (0.4 - 0.025) / 2)
     assert np.all(np.diff(rates[:30]) > 0) and rates[30:] == pytest.approx(0.4)
@@ -85,7 +85,7 @@ def test_the_schedule_is_what_the_optimizer_uses(mnist):
     """A rate of 10,000 blows ReLU LeNet-5 up at once; warming up to it over more steps than the run has does not."""
     exploding = run_on(mnist, 128, 1e4, num_epochs=2, model_builder=models.lenet5)
     assert exploding.diverged and len(exploding.test_error) == 1 and not math.isfinite(exploding.train_loss[-1])
-    slow_start = scaling.WarmupStepSchedule(1e4, warmup_steps=10**7, start_learning_rate=0.01)  # 0.011 at step 16
+    slow_start = schedules.WarmupStepSchedule(1e4, warmup_steps=10**7, start_learning_rate=0.01)  # 0.011 at step 16
     survived = run_on(mnist, 128, slow_start, num_epochs=2, model_builder=models.lenet5)
     assert not survived.diverged and len(survived.test_error) == 2 and survived.train_loss[1] < survived.train_loss[0]
 

@@ -191,13 +191,13 @@ def test_allreduce_benchmark_sizes_and_tensor_fusion(tmp_path):
 def test_bench_distributed_turns_measurements_into_rows(monkeypatch):
     """bench/bench_distributed.py's arithmetic, on made-up measurements (the real runs are above)."""
     from bench import bench_distributed
-    from hpml_helpers import scaling
+    from hpml_helpers import allreduce_model
 
     rates = {1: (1000.0, 1.0), 2: (1800.0, 0.9)}
     monkeypatch.setattr(bench_distributed, "_synthetic", lambda num_proc, quick: rates[num_proc])
     monkeypatch.setattr(bench_distributed, "_independent_pair", lambda quick: (1900.0, 0.95))
     sizes = [64 * 4 ** k for k in range(6)]
-    seconds = [scaling.ring_allreduce_time(size, 2, 500e-6, 1e9) for size in sizes]  # alpha 500 us, B 1 GB/s
+    seconds = [allreduce_model.ring_allreduce_time(size, 2, 500e-6, 1e9) for size in sizes]  # alpha 500 us, B 1 GB/s
 
     def fake_allreduce(quick, env_vars=None):
         fusion = 0.040 if env_vars else 0.004

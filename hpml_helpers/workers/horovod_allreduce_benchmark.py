@@ -10,7 +10,7 @@ Run by ``bench/bench_distributed.py``, notebook 07 and the tests through
    repeat starts after a barrier-like tiny allreduce so the ranks start together, and is timed until
    the result is ready (``wait_to_read``: MXNet and Horovod both run asynchronously). Small buffers
    are latency-bound, large ones bandwidth-bound: fit T = 2(p-1) alpha + 2(p-1)/p N/B to the medians
-   (``hpml_helpers.scaling.fit_alpha_beta``).
+   (``hpml_helpers.allreduce_model.fit_alpha_beta``).
 2. Fusion: ``--fusion-tensors`` tensors of ``--fusion-bytes`` each are all enqueued with the
    asynchronous ``hvd.allreduce_`` and then waited for. Horovod's background thread packs what is
    ready in one cycle into one fusion buffer (HOROVOD_FUSION_THRESHOLD, default 64 MB) and allreduces

@@ -35,7 +35,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from hpml_helpers import data, models, scaling
+from hpml_helpers import data, models, schedules
 from hpml_helpers.distributed import emit_result
 from hpml_helpers.workers import _common
 
@@ -87,7 +87,7 @@ def main(argv=None):
     loss_function = gluon.loss.SoftmaxCrossEntropyLoss()
 
     peak = args.learning_rate * (size if args.lr_scaling == "linear" else 1)  # HPML: linear scaling rule
-    schedule = scaling.WarmupStepSchedule(  # HPML: gradual warmup from the 1-worker rate to the scaled one
+    schedule = schedules.WarmupStepSchedule(  # HPML: gradual warmup from the 1-worker rate to the scaled one
         peak_learning_rate=peak, warmup_steps=round(args.warmup_epochs * steps_per_epoch),
         start_learning_rate=args.learning_rate)
     trainer = hvd.DistributedTrainer(  # HPML: averages the gradients over all ranks before each update
