@@ -33,7 +33,7 @@ test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 notebooks: setup
-	$(VENV)/bin/python -m hpml_helpers.notebook_runner --mode full --html --out build/notebooks \
+	$(VENV)/bin/python -m tools.notebook_runner --mode full --html --out build/notebooks \
 		--results build/notebook_results.json --report build/report.md
 
 bench: setup

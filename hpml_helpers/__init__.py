@@ -23,7 +23,8 @@ Modules, one concern each:
     distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
     interactive  widgets (the live kernel editor)
     exercises    check functions for the notebooks' exercises
-    notebook_runner  executes notebooks (smoke or full mode) and records time and memory
+    paths        the repository root and the shared folders (workers, data, notebooks, build)
+    threads      the environment variables that limit a worker process's math threads
 """
 import os
 
@@ -32,9 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
-__all__ = ["ablation", "backends", "bench", "conv", "cost", "data", "distributed", "distributed_plots", "exercises",
-           "hardware", "interactive", "large_batch", "models", "notebook_runner", "allreduce_model", "schedules", "tables", "validation", "train", "transfer",
-           "visualize"]
+__all__ = ["ablation", "allreduce_model", "backends", "bench", "conv", "cost", "data", "distributed",
+           "distributed_plots", "exercises", "hardware", "interactive", "large_batch", "models", "paths", "schedules",
+           "tables", "threads", "train", "transfer", "validation", "visualize"]
 __version__ = "0.1.0"
 
 

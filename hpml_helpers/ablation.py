@@ -15,7 +15,7 @@ the experiment with ``models.alexnet(variant="small", remove=...)`` in a few min
 - ``run(x_train, y_train, x_test, y_test, removals=...)``: builds, counts (``cost.count``), trains
   (``train.train``, Adam, the same seed for every variant) and tests each variant; returns one dict
   per variant with parameters, MACs, training time, errors and the test error after every epoch.
-- ``table(rows)`` and ``plot(rows)``: our numbers next to the paper's.
+- ``table(rows)`` (a DataFrame) and ``plot(rows)``: our numbers next to the paper's.
 
 Used by notebook 04-alexnet-depth-ablation.
 """
@@ -23,6 +23,8 @@ import collections
 import time
 
 import numpy as np
+
+from . import tables, validation
 
 # M. D. Zeiler and R. Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014,
 # Table 3: ImageNet 2012 validation top-1 error (%) with layers removed (numbers as in the lecture).
@@ -37,24 +39,20 @@ ClutteredSet.__doc__ = "Canvas images (N, S, S) uint8, their labels, and each di
 # ---------------------------------------------------------------------------------------------
 # The task: cluttered MNIST
 # ---------------------------------------------------------------------------------------------
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def cluttered_mnist(images, labels, canvas_size=64, num_fragments=8, fragment_size=8, seed=0):
     """Digits at random places on a canvas with fragments of other digits as clutter; a ClutteredSet."""
-    images, labels = np.asarray(images), np.asarray(labels)
+    images = validation.check_array(images, "images", ndim=3)
+    labels = validation.check_array(labels, "labels", ndim=1, kinds="ui")
     if images.ndim != 3 or images.shape[0] < 2 or images.dtype != np.uint8:
         raise ValueError(f"images must be grey uint8 digits shaped (N, H, W) with N >= 2, "
                          f"got shape {images.shape} and dtype {images.dtype}")
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), got {labels.shape}")
     count, height, width = images.shape
-    canvas_size = _check_int(canvas_size, "canvas_size", max(height, width))
-    num_fragments = _check_int(num_fragments, "num_fragments", 0)
-    fragment_size = _check_int(fragment_size, "fragment_size", 1)
+    canvas_size = validation.check_integer(canvas_size, "canvas_size", minimum=max(height, width))
+    num_fragments = validation.check_integer(num_fragments, "num_fragments", minimum=0)
+    fragment_size = validation.check_integer(fragment_size, "fragment_size", minimum=1)
+    seed = validation.check_seed(seed, allow_none=False)
     # Fragments are cut from the middle of the other digits, where MNIST's ink is (the digits sit in a
     # 20x20 box centred in 28x28), so that a fragment is rarely empty.
     margin_rows, margin_columns = (height - 20) // 2 if height >= 24 else 0, (width - 20) // 2 if width >= 24 else 0
@@ -95,17 +93,50 @@ def variant_name(remove):
     return "full" if not remove else "without " + ", ".join(map(str, remove))
 
 
+def _check_removals(removals):
+    """A list of tuples of layer numbers: ``[(), (3, 4)]``; ``(3, 4)`` alone is refused (say ``[(3, 4)]``)."""
+    items = validation.check_sequence(removals, "removals")
+    checked = []
+    for remove in items:
+        if validation.is_integer(remove):
+            raise TypeError(f"removals must be a list of tuples of layer numbers, like [(), (3, 4)]; got "
+                            f"{removals!r} (for one variant write [{tuple(items)!r}])")
+        layers = validation.check_sequence(remove, "removals", allow_empty=True)
+        if not all(validation.is_integer(layer) and 1 <= layer <= 8 for layer in layers):
+            raise ValueError(f"removals must hold tuples of layer numbers 1-8, got {remove!r}")
+        checked.append(tuple(int(layer) for layer in layers))
+    return checked
+
+
 def run(x_train, y_train, x_test, y_test, removals=None, num_epochs=15, batch_size=64, learning_rate=0.001,
-        optimizer="adam", seed=0, dropout=0.5, progress=False, verbose=True):
-    """Train and test ``models.alexnet(variant="small", remove=r)`` for each r; one dict per variant."""
+        optimizer="adam", seed=0, dropout=0.5, progress=False, verbose=True, checkpoint_dir=None):
+    """Train and test ``models.alexnet(variant="small", remove=r)`` for each r; one dict per variant.
+    ``checkpoint_dir``: a folder where each variant keeps its own checkpoint (named after its settings), so
+    that a restarted notebook 04 resumes instead of starting again (None: no checkpoints)."""
     import keras
 
-    from . import cost, models, train
+    from . import checkpoint, cost, models, train
 
-    removals = models.ZEILER_FERGUS_REMOVALS if removals is None else removals
-    x_train, x_test = np.asarray(x_train), np.asarray(x_test)
-    input_shape = tuple(x_train.shape[1:]) + ((1,) if x_train.ndim == 3 else ())
+    removals = _check_removals(models.ZEILER_FERGUS_REMOVALS if removals is None else removals)
+    num_epochs = validation.check_positive_int(num_epochs, "num_epochs")
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
+    learning_rate = validation.check_positive_number(learning_rate, "learning_rate")
+    optimizer = validation.check_choice(optimizer, "optimizer", train.OPTIMIZER_CHOICES)
+    seed = validation.check_seed(seed, allow_none=False)
+    dropout = validation.check_fraction(dropout, "dropout", inclusive=False)
+    validation.check_bool(progress, "progress"), validation.check_bool(verbose, "verbose")
+    if checkpoint_dir is not None:
+        validation.check_path(checkpoint_dir, "checkpoint_dir")
+    x_train, labels = train.prepare_dataset(x_train, y_train, "x_train", "y_train")
+    x_test, _ = train.prepare_dataset(x_test, y_test, "x_test", "y_test")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(f"x_test holds images of shape {x_test.shape[1:]}, x_train of {x_train.shape[1:]}")
+    input_shape = tuple(x_train.shape[1:])
     num_classes = int(max(np.max(y_train), np.max(y_test))) + 1
+    if num_classes < 2:
+        raise ValueError("y_train and y_test must hold at least 2 classes")
+    if batch_size > len(x_train):
+        raise ValueError(f"batch_size ({batch_size}) is larger than the number of training images ({len(x_train)})")
     rows = []
     for remove in removals:
         keras.utils.set_random_seed(seed)  # every variant starts from the same seed
@@ -115,9 +146,13 @@ def run(x_train, y_train, x_test, y_test, removals=None, num_epochs=15, batch_si
         start = time.perf_counter()
         # The test set is evaluated after every epoch for the learning curves only: nothing is selected
         # on it (the table reports the last epoch), so it stays a fair test.
+        path = None if checkpoint_dir is None else checkpoint.run_path(
+            checkpoint_dir, variant_name(remove), remove=remove, num_epochs=num_epochs, batch_size=batch_size,
+            learning_rate=learning_rate, optimizer=optimizer, seed=seed, dropout=dropout,
+            data=checkpoint.data_fingerprint(x_train, labels))
         history = train.train(model, x_train, y_train, num_epochs=num_epochs, batch_size=batch_size,
                               learning_rate=learning_rate, optimizer=optimizer, validation_data=(x_test, y_test),
-                              progress=progress, seed=seed)
+                              progress=progress, seed=seed, checkpoint=path)
         seconds = time.perf_counter() - start
         key = tuple(sorted(remove))
         row = {"variant": variant_name(key), "remove": key, "layers": 8 - len(key),
@@ -144,30 +179,31 @@ TABLE_COLUMNS = ("variant", "layers", "params", "macs", "train_seconds", "train_
                  "paper_error", "paper_change")
 
 
+def _check_rows(rows):
+    rows = validation.check_sequence(rows, "rows")
+    needed = {"variant", "test_error", "paper_error", "test_error_curve", "train_seconds", "macs"}
+    if not all(isinstance(row, dict) and needed <= set(row) for row in rows):
+        raise TypeError("rows must be the list of dicts that ablation.run returns")
+    return rows
+
+
 def table(rows, columns=None):
-    """Rows as aligned text: integers with thousands separators, errors and seconds with one decimal."""
-    columns = [column for column in (columns or TABLE_COLUMNS) if any(column in row for row in rows)]
-
-    def cell(value):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            return str(value)
-        return f"{value:,}" if isinstance(value, (int, np.integer)) else f"{value:,.1f}"
-
-    cells = [[cell(row.get(column, "")) for column in columns] for row in rows]
-    widths = [max(len(column), *(len(line[index]) for line in cells)) for index, column in enumerate(columns)]
-    lines = ["  ".join(column.rjust(width) if index else column.ljust(width)
-                       for index, (column, width) in enumerate(zip(columns, widths)))]
-    lines.append("-" * len(lines[0]))
-    for line in cells:
-        lines.append("  ".join(value.rjust(width) if index else value.ljust(width)
-                               for index, (value, width) in enumerate(zip(line, widths))))
-    return "\n".join(lines)
+    """A DataFrame of ``run``'s rows, one per variant (the columns in ``TABLE_COLUMNS`` by default);
+    notebook 04 shows it next to the paper's errors."""
+    rows = _check_rows(rows)
+    columns = TABLE_COLUMNS if columns is None else validation.check_sequence(columns, "columns")
+    columns = [column for column in columns if any(column in row for row in rows)]
+    return tables.table(rows, columns=columns, index="variant", rename={
+        "train_seconds": "train seconds", "train_error": "train error (%)", "test_error": "test error (%)",
+        "change": "change (points)", "paper_error": "paper error (%)", "paper_change": "paper change (points)"})
 
 
 def plot(rows, title="Small AlexNet on cluttered MNIST vs AlexNet-style on ImageNet (Zeiler & Fergus 2014)"):
     """Error per variant (ours, the paper's), our learning curves, and our training time; returns the figure."""
     import matplotlib.pyplot as plt
 
+    rows = _check_rows(rows)
+    validation.check_string(title, "title", allow_empty=True)
     names = [row["variant"] for row in rows]
     positions = np.arange(len(rows))
     figure, (bars, curves, times) = plt.subplots(1, 3, figsize=(16, 4.2))

@@ -9,20 +9,20 @@ is k times fewer updates. Keeping the learning rate ("naive") leaves the model b
 - ``train_run(x_train, y_train, x_test, y_test, batch_size, learning_rate, num_epochs, framework=...)``:
   trains a fresh model (the same initial weights every time) with SGD with momentum (Goyal's 0.9) and
   returns a ``Run``: per-epoch training error (mean over the epoch's batches, as Goyal's curves) and test
-  error, in percent. A run whose loss turns NaN or infinite stops there and says so (``diverged``).
-- ``plot_error_curves``, ``plot_error_vs_batch_size``, ``breakdown_batch_size``, ``format_table``: results.
+  error, in percent, trained by ``train.train``. A run whose loss turns NaN or infinite stops there and says
+  so (``diverged``). ``checkpoint_dir=`` keeps each run's checkpoint there (a restarted kernel resumes it).
+- ``plot_error_curves``, ``plot_error_vs_batch_size``, ``breakdown_batch_size``, ``table`` (a DataFrame): results.
 Used by notebook 09-large-batch-training.
 """
 import dataclasses
+import functools
 import math
-import numbers
 import time
 
 import numpy as np
 
-from . import schedules, validation
+from . import checkpoint, schedules, tables, validation
 from .models import FRAMEWORK_CHOICES
-from .train import _check_choice, _check_model, _check_positive_int, _dataset
 
 RULES = ("naive", "linear", "linear+warmup")
 
@@ -30,12 +30,14 @@ RULES = ("naive", "linear", "linear+warmup")
 def learning_rate_for(rule, batch_size, base_batch_size, base_learning_rate, steps_per_epoch, warmup_epochs=1.0,
                       decay_epochs=(), decay_factor=0.1):
     """The learning rate of ``rule`` for ``batch_size``: a number, or a WarmupStepSchedule in steps."""
-    rule = _check_choice(rule, "rule", RULES)
-    base_batch_size = _check_positive_int(base_batch_size, "base_batch_size")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
-    if not isinstance(warmup_epochs, numbers.Real) or not warmup_epochs >= 0:
-        raise ValueError(f"warmup_epochs must be a number >= 0, got {warmup_epochs!r}")
+    rule = validation.check_choice(rule, "rule", RULES)
+    base_batch_size = validation.check_positive_int(base_batch_size, "base_batch_size")
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
+    steps_per_epoch = validation.check_positive_int(steps_per_epoch, "steps_per_epoch")
+    warmup_epochs = validation.check_number(warmup_epochs, "warmup_epochs", minimum=0)
+    decay_epochs = validation.check_sequence(decay_epochs, "decay_epochs", allow_empty=True)
+    for epoch in decay_epochs:
+        validation.check_number(epoch, "decay_epochs", minimum=0)
     base = float(validation.check_number_array("base_learning_rate", base_learning_rate))
     # naive: the same rate (k times fewer steps); linear: k times the rate (the linear scaling rule).
     peak = base if rule == "naive" else schedules.scaled_learning_rate(base, batch_size, base_batch_size)
@@ -76,94 +78,36 @@ class Run:
                 f"test error {self.final_test_error:.2f}%, {self.seconds:.1f} s)")
 
 
-def _keras_step(model, images, labels, batch_size, learning_rate, momentum):
-    """A compiled SGD-with-momentum step on device-resident data; returns (step, to_device, read_and_reset)."""
-    import keras
-    import tensorflow as tf
-
-    rate = learning_rate.to_keras() if isinstance(learning_rate, schedules.WarmupStepSchedule) else learning_rate
-    optimizer = keras.optimizers.SGD(rate, momentum=momentum)  # HPML: SGD with momentum, as Goyal et al.
-    optimizer.build(model.trainable_variables)
-    loss_function = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    sums = tf.Variable([0.0, 0.0])  # loss sum, correct predictions
-
-    # The data are arguments, not captured constants: a captured copy would live as long as TensorFlow's
-    # function cache, about 25 MB per run for 8,000 MNIST images, and a sweep makes dozens of runs.
-    with tf.device("/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"):
-        images, labels = tf.constant(images), tf.constant(labels)  # on the device once
-
-    @tf.function(input_signature=[tf.TensorSpec([batch_size], tf.int32), tf.TensorSpec(images.shape, tf.float32),
-                                  tf.TensorSpec(labels.shape, tf.int32)])
-    def compiled_step(batch_indices, images, labels):
-        x_batch, y_batch = tf.gather(images, batch_indices), tf.gather(labels, batch_indices)
-        with tf.GradientTape() as tape:
-            logits = model(x_batch, training=True)
-            loss = loss_function(y_batch, logits)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), y_batch), tf.float32))
-        sums.assign_add(tf.stack([loss * batch_size, correct]))
-
-    def step(batch_indices):
-        compiled_step(batch_indices, images, labels)
-
-    def read_and_reset():
-        values = sums.numpy()  # waits for the last step
-        sums.assign([0.0, 0.0])
-        return tuple(map(float, values))
-
-    return step, lambda order: order, read_and_reset
-
-
-def _gluon_step(model, images, labels, batch_size, learning_rate, momentum):
-    """The same step in Gluon: autograd, a Trainer with momentum and the schedule as an lr_scheduler."""
-    import mxnet as mx
-    from mxnet import autograd, gluon
-
-    context = list(model.collect_params().values())[0].list_ctx()[0]
-    images = mx.nd.array(images.transpose(0, 3, 1, 2), ctx=context)  # NHWC -> NCHW once
-    labels = mx.nd.array(labels, ctx=context, dtype="float32")
-    model.hybridize(static_alloc=True, static_shape=True)
-    settings = {"momentum": momentum, **({"lr_scheduler": learning_rate.to_gluon()}
-                                          if isinstance(learning_rate, schedules.WarmupStepSchedule)
-                                          else {"learning_rate": learning_rate})}
-    trainer = gluon.Trainer(model.collect_params(), "sgd", settings)  # HPML: SGD with momentum
-    loss_function = gluon.loss.SoftmaxCrossEntropyLoss()
-    sums = mx.nd.zeros(2, ctx=context)
-
-    def step(batch_indices):
-        x_batch, y_batch = images.take(batch_indices), labels.take(batch_indices)
-        with autograd.record():
-            logits = model(x_batch)
-            loss = loss_function(logits, y_batch)
-        loss.backward()
-        trainer.step(batch_size)
-        sums[:] += mx.nd.concat(loss.sum(), (logits.argmax(axis=1) == y_batch).sum(), dim=0)
-
-    def read_and_reset():
-        values = sums.asnumpy()  # waits for the last step
-        sums[:] = 0
-        return tuple(map(float, values))
-
-    return step, lambda order: mx.nd.array(order, ctx=context, dtype="int32"), read_and_reset
+def _builder_name(builder):
+    """A name for a model builder that stays the same across kernels (a repr would hold a memory address)."""
+    if builder is None:
+        return "lenet5"
+    if isinstance(builder, functools.partial):
+        return f"{_builder_name(builder.func)}{sorted(builder.keywords.items())}"
+    return getattr(builder, "__qualname__", type(builder).__name__)
 
 
 def train_run(x_train, y_train, x_test, y_test, batch_size, learning_rate, num_epochs, framework="keras",
-              momentum=0.9, model_builder=None, seed=0, label=None):
-    """Train a fresh model (same initial weights for a given seed) with SGD + momentum; returns a Run."""
+              momentum=0.9, model_builder=None, seed=0, label=None, checkpoint_dir=None):
+    """Train a fresh model (same initial weights for a given seed) with SGD + momentum; returns a Run.
+
+    ``train.train`` does the training (the test set is its validation data, scored after every epoch);
+    ``checkpoint_dir``: a folder where this run keeps its own checkpoint (named after its settings), so
+    that a restarted notebook 09 continues the run instead of starting it again (None: no checkpoint)."""
     from . import models, train
 
-    framework = _check_choice(framework, "framework", FRAMEWORK_CHOICES)
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    num_epochs = _check_positive_int(num_epochs, "num_epochs")
-    if not isinstance(learning_rate, schedules.WarmupStepSchedule) and (
-            isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number or a schedules.WarmupStepSchedule, "
-                         f"got {learning_rate!r}")
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
+    framework = validation.check_choice(framework, "framework", FRAMEWORK_CHOICES)
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
+    num_epochs = validation.check_positive_int(num_epochs, "num_epochs")
+    learning_rate = train.check_learning_rate(learning_rate)
+    momentum = validation.check_fraction(momentum, "momentum", inclusive=False)
+    seed = validation.check_seed(seed, allow_none=False)
+    if model_builder is not None and not callable(model_builder):
+        raise TypeError(f"model_builder must be a function like models.lenet5, got {model_builder!r}")
+    if label is not None:
+        validation.check_string(label, "label")
+    if checkpoint_dir is not None:
+        validation.check_path(checkpoint_dir, "checkpoint_dir")
     if framework == "keras":
         import keras
 
@@ -173,33 +117,30 @@ def train_run(x_train, y_train, x_test, y_test, batch_size, learning_rate, num_e
 
         mx.random.seed(seed)
     model = (model_builder or models.lenet5)(framework=framework)
-    model_io = _check_model(model, framework)
-    images, labels = _dataset(x_train, y_train, "x_train", "y_train", model_io)
-    _dataset(x_test, y_test, "x_test", "y_test", model_io)  # checked now, not after the training
+    model_io = train.check_model(model, framework)
+    images, labels = train.prepare_dataset(x_train, y_train, "x_train", "y_train", model_io)
+    train.prepare_dataset(x_test, y_test, "x_test", "y_test", model_io)  # checked now, not after the training
     steps_per_epoch = len(images) // batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size ({batch_size}) is larger than the number of training images ({len(images)})")
-    make_step = _keras_step if framework == "keras" else _gluon_step
-    step, to_device, read_and_reset = make_step(model, images, labels, batch_size, learning_rate, momentum)
+    path = None if checkpoint_dir is None else checkpoint.run_path(
+        checkpoint_dir, label or f"batch{batch_size}", framework=framework, batch_size=batch_size,
+        num_epochs=num_epochs, momentum=momentum, seed=seed, data=checkpoint.data_fingerprint(images, labels),
+        learning_rate=learning_rate.get_config() if callable(learning_rate) else learning_rate,
+        model=_builder_name(model_builder))
     schedule = learning_rate if callable(learning_rate) else (lambda steps: np.full(len(steps), learning_rate))
     run = Run(label or f"batch {batch_size}", batch_size, steps_per_epoch,
               np.asarray(schedule(np.arange(steps_per_epoch * num_epochs)), dtype=float))
-    rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    for _ in range(num_epochs):
-        # Full batches only (one compiled shape); a fresh shuffle each epoch changes which images are left out.
-        order = rng.permutation(len(images))[:steps_per_epoch * batch_size].astype(np.int32)
-        batches = to_device(order.reshape(steps_per_epoch, batch_size))
-        for index in range(steps_per_epoch):
-            step(batches[index])
-        loss_sum, correct = read_and_reset()
-        seen = steps_per_epoch * batch_size
-        run.train_loss.append(loss_sum / seen)
-        run.train_error.append(100.0 * (1.0 - correct / seen))
-        run.test_error.append(100.0 * (1.0 - train.evaluate(model, x_test, y_test, framework=framework)[1]))
-        if not math.isfinite(run.train_loss[-1]):
-            run.diverged = True  # NaN weights stay NaN: nothing left to learn
-            break
+    try:  # HPML: SGD with momentum (Goyal's 0.9) through the kit's one training loop
+        history = train.train(model, x_train, y_train, framework=framework, num_epochs=num_epochs,
+                              batch_size=batch_size, learning_rate=learning_rate, optimizer="sgd", momentum=momentum,
+                              validation_data=(x_test, y_test), progress=False, seed=seed, checkpoint=path)
+    except train.TrainingDiverged as error:
+        history, run.diverged = error.history, True  # stopped at the epoch whose loss became NaN/inf
+    run.train_loss = list(history.loss)
+    run.train_error = [100.0 * (1.0 - accuracy) for accuracy in history.accuracy]
+    run.test_error = [100.0 * (1.0 - accuracy) for accuracy in history.val_accuracy]
     run.seconds = time.perf_counter() - start
     return run
 
@@ -248,8 +189,9 @@ def plot_error_curves(runs, key="train_error", ax=None, title=None):
 
 def breakdown_batch_size(batch_sizes, errors, reference_error, tolerance=1.0):
     """The smallest batch size whose error exceeds reference + tolerance (points), or None if none does."""
-    sizes, values = np.asarray(batch_sizes, dtype=float), np.asarray(errors, dtype=float)
-    if sizes.ndim != 1 or sizes.shape != values.shape or sizes.size == 0:
+    sizes = validation.check_whole_array("batch_sizes", batch_sizes).astype(float)
+    values = validation.check_array(errors, "errors", ndim=1, finite=False, dtype=float)  # NaN: diverged
+    if sizes.ndim != 1 or sizes.shape != values.shape:
         raise ValueError("batch_sizes and errors must be 1-D sequences of the same, non-zero length")
     reference_error = float(validation.check_number_array("reference_error", reference_error, strict=False))
     tolerance = float(validation.check_number_array("tolerance", tolerance, strict=False))
@@ -281,16 +223,18 @@ def plot_error_vs_batch_size(batch_sizes, errors, reference_error, tolerance=1.0
     return ax.figure
 
 
-def format_table(runs, reference=None):
-    """A text table: batch size, steps, peak rate, final training and test error, and the gap to ``reference``."""
+def table(runs, reference=None):
+    """A DataFrame, one row per run: batch size, updates, peak rate, final training and test error (%), and the
+    test error's change against ``reference`` (the first run by default). Shown by notebook 09."""
     runs = _check_runs(runs)
+    if reference is not None and not isinstance(reference, Run):
+        raise TypeError(f"reference must be a Run or None, got {type(reference).__name__}")
     reference = reference if reference is not None else runs[0]
-    lines = [f"{'run':<34} {'batch':>6} {'steps':>6} {'peak lr':>8} {'train err':>9} {'test err':>9} "
-             f"{'vs small':>9}"]
-    for run in runs:
-        gap = run.final_test_error - reference.final_test_error
-        steps = len(run.train_error) * run.steps_per_epoch
-        lines.append(f"{run.label:<34} {run.batch_size:>6} {steps:>6} {np.max(run.learning_rates):>8.3g} "
-                     f"{run.train_error[-1]:>8.2f}% {run.final_test_error:>8.2f}% {gap:>+8.2f}"
-                     + (" (diverged)" if run.diverged else ""))
-    return "\n".join(lines)
+    rows = [{"run": run.label, "batch": run.batch_size, "steps": len(run.train_error) * run.steps_per_epoch,
+             "peak_lr": float(np.max(run.learning_rates)) if len(run.learning_rates) else math.nan,
+             "train_error": run.train_error[-1] if run.train_error else math.nan,
+             "test_error": run.final_test_error, "change": run.final_test_error - reference.final_test_error,
+             "diverged": run.diverged} for run in runs]
+    return tables.table(rows, index="run", rename={
+        "batch": "batch size", "steps": "updates", "peak_lr": "peak learning rate", "train_error": "train error (%)",
+        "test_error": "test error (%)", "change": "vs reference (points)"})

@@ -167,4 +167,14 @@ def _gluon_scheduler_class():
             # first): shift by one so that update k uses schedule(k) in both frameworks.
             return float(self.schedule(max(int(num_update) - 1, 0)))
 
+        def __reduce__(self):
+            # A class defined in a function cannot be pickled by name; the Trainer's save_states (a
+            # training checkpoint) pickles its scheduler, so it is rebuilt from the settings instead.
+            return _gluon_from_config, (self.schedule.get_config(),)
+
     return GluonWarmupStepSchedule
+
+
+def _gluon_from_config(config):
+    """Rebuild the MXNet scheduler from ``WarmupStepSchedule.get_config()`` (what unpickling calls)."""
+    return WarmupStepSchedule(**config).to_gluon()

@@ -4,30 +4,43 @@ Every training step is the same four steps, whatever the framework:
     1. sample a batch   2. forward pass to the loss   3. backprop the gradients   4. update the parameters
 - ``train(model, x_train, y_train, framework="keras" | "gluon", ...)`` writes them out (the lines marked
   ``# HPML:``): ``tf.GradientTape`` inside a ``tf.function`` for Keras; ``autograd.record()``,
-  ``loss.backward()`` and ``trainer.step()`` on a hybridized block for Gluon. Returns a ``History``.
+  ``loss.backward()`` and ``trainer.step()`` on a hybridized block for Gluon. Plain SGD, SGD with momentum
+  (``momentum=0.9`` or ``optimizer="momentum"``) or Adam, at a fixed ``learning_rate`` or a
+  ``schedules.WarmupStepSchedule``. Stops with ``TrainingDiverged`` when the loss turns NaN or infinite.
+  ``checkpoint=path`` saves everything after each epoch and resumes from it (``checkpoint.py``).
 - ``fit_keras(model, ...)``: the same job through Keras's ``model.compile`` + ``model.fit``.
 - ``evaluate(model, x, y, framework=...)``: (mean loss, accuracy).
 - ``History``: per-epoch loss, accuracy, val_loss, val_accuracy, seconds, images_per_second; ``plot()``.
 
 Images: numpy (N, H, W) or (N, H, W, C), uint8 or float, converted once to float32 in [0, 1] in the
-framework's layout (NHWC Keras, NCHW Gluon) and moved to the device whole. The loops are as fast as
-plain ones (``bench/bench_train.py`` checks): batches are gathered and metrics summed on the device,
-and the progress bar reads them a few times a second only, as reading a number waits for the device.
+framework's layout (NHWC Keras, NCHW Gluon) and moved whole to the device ``backends.current()`` names.
+The loops are as fast as plain ones (``bench/bench_train.py`` checks): batches are gathered and metrics
+summed on the device, and the progress bar reads them a few times a second only, as reading a number
+waits for the device.
 
 Used by notebooks 02-training-a-cnn, 04-alexnet-depth-ablation, 06-compute-and-hardware,
 09-large-batch-training and 10-transfer-learning.
 """
 import math
-import numbers
 import time
 
 import numpy as np
 
+from . import backends, checkpoint as checkpoints, schedules, validation
 from .models import FRAMEWORK_CHOICES  # one list of frameworks for the whole kit
 
-OPTIMIZER_CHOICES = ("sgd", "adam")
-DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 0.001}
+OPTIMIZER_CHOICES = ("sgd", "momentum", "adam")
+DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "adam": 0.001}
+DEFAULT_MOMENTUM = 0.9  # optimizer="momentum" without a momentum: Goyal et al.'s (and most papers') value
 _PROGRESS_SECONDS = 0.25  # progress bar refresh interval: each refresh waits for the device
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite; ``history`` holds the epochs up to that one."""
+
+    def __init__(self, message, history, epoch):
+        super().__init__(message)
+        self.history, self.epoch = history, epoch
 
 
 class History:
@@ -41,6 +54,7 @@ class History:
             setattr(self, key, [])
         self.images = []  # images trained on in each epoch
         self.first_step_seconds, self.first_step_images = None, 0  # first step: tracing/graph building
+        self.resumed_epochs = 0  # epochs read back from a checkpoint instead of trained in this call
 
     def add_epoch(self, loss, accuracy, seconds, images, val_loss=math.nan, val_accuracy=math.nan):
         """Record one epoch (``val_*`` stay NaN without validation data)."""
@@ -62,6 +76,18 @@ class History:
     def as_dict(self):
         """The per-epoch lists as a plain dict (the keys in ``History.KEYS``)."""
         return {key: list(getattr(self, key)) for key in self.KEYS}
+
+    def state(self):
+        """Everything recorded, JSON-able (what a checkpoint keeps; NaN is written as null)."""
+        clean = {key: [None if math.isnan(v) else v for v in values] for key, values in self.as_dict().items()}
+        return {**clean, "images": list(self.images), "first_step": [self.first_step_seconds, self.first_step_images]}
+
+    def restore(self, state):
+        """Refill from ``state()``'s dict (a checkpoint's history)."""
+        for key in self.KEYS:
+            setattr(self, key, [math.nan if v is None else float(v) for v in state[key]])
+        self.images = [int(count) for count in state["images"]]
+        self.first_step_seconds, self.first_step_images = state["first_step"]
 
     def plot(self, title=None):
         """Loss and accuracy curves (training and, if recorded, validation); returns the figure."""
@@ -91,20 +117,9 @@ class History:
 # ---------------------------------------------------------------------------------------------
 # Argument checks and data preparation
 # ---------------------------------------------------------------------------------------------
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value.lower()
-
-
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_model(model, framework):
+def check_model(model, framework):
     """TypeError unless ``model`` belongs to ``framework``; returns (image shape, classes) if known."""
+    validation.check_not_none(model, "model", "a Keras model or a Gluon block")
     modules = {cls.__module__.split(".")[0] for cls in type(model).__mro__}
     if framework == "keras":
         import keras
@@ -122,24 +137,30 @@ def _check_model(model, framework):
         if framework == "keras":
             return tuple(model.input_shape[1:]), int(model.output_shape[-1])
         return None, int(list(model.collect_params().values())[-1].shape[0])  # the output layer's bias
-    except (AttributeError, IndexError, TypeError, ValueError):
+    except (AttributeError, IndexError, TypeError, ValueError, RuntimeError):
         return None, None
+
+
+def check_learning_rate(learning_rate, name="learning_rate"):
+    """A positive finite float, or a ``schedules.WarmupStepSchedule`` as it is."""
+    if isinstance(learning_rate, schedules.WarmupStepSchedule):
+        return learning_rate
+    if not validation.is_real_number(learning_rate):
+        raise TypeError(f"{name} must be a positive number or a schedules.WarmupStepSchedule, "
+                        f"got {learning_rate!r} ({type(learning_rate).__name__})")
+    return validation.check_positive_number(learning_rate, name)
 
 
 def _images(x, name, image_shape=None):
     """Images as float32 NHWC in [0, 1], from (N, H, W) or (N, H, W, C), uint8 or float."""
-    array = np.asarray(x)
+    array = validation.check_array(x, name, ndim=(3, 4))  # numbers, not empty, no NaN or infinity
     if array.ndim == 3:
         array = array[..., np.newaxis]
-    if array.ndim != 4 or array.shape[0] == 0:
-        raise ValueError(f"{name} must be images of shape (N, H, W) or (N, H, W, C), got shape {array.shape}")
     if array.shape[1] in (1, 3) and array.shape[-1] not in (1, 3):
         raise ValueError(f"{name} has shape {array.shape}, which looks channels-first; pass (N, H, W, C) "
                          "(the NCHW copy Gluon needs is made here)")
     if image_shape and None not in image_shape and array.shape[1:] != tuple(image_shape):
         raise ValueError(f"{name} holds images of shape {array.shape[1:]}, the model expects {tuple(image_shape)}")
-    if array.dtype.kind not in "uif":
-        raise TypeError(f"{name} must hold numbers (uint8 or float), got dtype {array.dtype}")
     low, high = float(array.min()), float(array.max())
     if low < 0 or high > 255:
         raise ValueError(f"{name} must hold pixel values in [0, 1] or [0, 255], got [{low:g}, {high:g}]")
@@ -147,10 +168,11 @@ def _images(x, name, image_shape=None):
     return np.multiply(array, scale, dtype=np.float32)
 
 
-def _dataset(x, y, x_name, y_name, model_io=(None, None)):
+def prepare_dataset(x, y, x_name, y_name, model_io=(None, None)):
     """(images, labels): float32 NHWC images and int32 class indices of shape (N,), checked."""
     image_shape, num_classes = model_io
-    images, labels = _images(x, x_name, image_shape), np.asarray(y)
+    images = _images(x, x_name, image_shape)
+    labels = validation.check_array(y, y_name, ndim=(1, 2), finite=False, kinds="uifb")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
@@ -168,40 +190,71 @@ def _dataset(x, y, x_name, y_name, model_io=(None, None)):
 
 
 def _check_common(model, framework, x_train, y_train, num_epochs, batch_size, learning_rate, optimizer,
-                  validation_data, seed):
+                  momentum, validation_data, seed):
     """Validate train()/fit_keras() arguments; return the prepared arrays and the settings."""
-    framework = _check_choice(framework, "framework", FRAMEWORK_CHOICES)
-    optimizer = _check_choice(optimizer, "optimizer", OPTIMIZER_CHOICES)
-    num_epochs = _check_positive_int(num_epochs, "num_epochs")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    if learning_rate is None:
-        learning_rate = DEFAULT_LEARNING_RATES[optimizer]
-    elif not isinstance(learning_rate, numbers.Real) or isinstance(learning_rate, bool) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
-    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
-        raise TypeError(f"seed must be an integer or None, got {seed!r}")
-    model_io = _check_model(model, framework)
-    x, y = _dataset(x_train, y_train, "x_train", "y_train", model_io)
+    framework = validation.check_choice(framework, "framework", FRAMEWORK_CHOICES)
+    optimizer = validation.check_choice(optimizer, "optimizer", OPTIMIZER_CHOICES)
+    num_epochs = validation.check_positive_int(num_epochs, "num_epochs")
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
+    learning_rate = DEFAULT_LEARNING_RATES[optimizer] if learning_rate is None else check_learning_rate(learning_rate)
+    if momentum is None:
+        momentum = DEFAULT_MOMENTUM if optimizer == "momentum" else 0.0
+    momentum = validation.check_fraction(momentum, "momentum", inclusive=False)
+    if optimizer == "adam" and momentum:
+        raise ValueError("momentum is for optimizer='sgd' or 'momentum'; Adam keeps its own moments")
+    seed = validation.check_seed(seed)
+    model_io = check_model(model, framework)
+    x, y = prepare_dataset(x_train, y_train, "x_train", "y_train", model_io)
     if batch_size > len(x):
         raise ValueError(f"batch_size ({batch_size}) is larger than the number of training images ({len(x)})")
-    validation = None
+    held_out = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (x_val, y_val)")
-        validation = _dataset(*validation_data, "validation_data[0]", "validation_data[1]", model_io)
-    return framework, x, y, num_epochs, batch_size, float(learning_rate), optimizer, validation
+        held_out = prepare_dataset(*validation_data, "validation_data[0]", "validation_data[1]", model_io)
+    optimizer = "sgd" if optimizer == "momentum" else optimizer  # SGD with momentum is SGD
+    return framework, x, y, num_epochs, batch_size, learning_rate, optimizer, momentum, held_out
+
+
+def _keras_optimizer(optimizer, learning_rate, momentum):
+    import keras
+
+    rate = learning_rate.to_keras() if isinstance(learning_rate, schedules.WarmupStepSchedule) else learning_rate
+    if optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    return keras.optimizers.SGD(rate, momentum=momentum)  # HPML: momentum 0: plain SGD
+
+
+def _probe_keras(model, images, name):
+    """One forward pass on one image: a model without a declared input shape says here what it cannot take."""
+    try:
+        model(images[:1], training=False)
+    except Exception as error:  # Keras raises ValueError, TensorFlow InvalidArgumentError and others
+        raise ValueError(f"{name}: the model cannot take images of shape {images.shape[1:]} (H, W, C): "
+                         f"{str(error).strip().splitlines()[0]}") from None
+
+
+def _probe_gluon(model, images, name):
+    """A Gluon model does not say which image size it takes: one image through it, before MXNet complains."""
+    import mxnet as mx
+
+    try:
+        model(images[:1]).wait_to_read()
+    except mx.base.MXNetError as error:
+        shape = images.shape[1:]
+        raise ValueError(f"{name}: the model cannot take images of shape {(shape[1], shape[2], shape[0])} "
+                         f"(H, W, C): {str(error).strip().splitlines()[0]}") from None
 
 
 # ---------------------------------------------------------------------------------------------
 # The epoch loop both frameworks share; the steps come from _KerasLoop and _GluonLoop
 # ---------------------------------------------------------------------------------------------
-def _run_epochs(loop, history, num_images, num_epochs, batch_size, progress, seed):
-    """Shuffle, run the steps, time them, and fill ``history``."""
+def _run_epochs(loop, history, num_images, num_epochs, batch_size, progress, rng, first_epoch, save):
+    """Shuffle, run the steps, time them, fill ``history``; ``save(epoch)`` after each epoch."""
     from tqdm.auto import tqdm
 
-    rng = np.random.default_rng(seed)
     num_steps = num_images // batch_size
-    for epoch in range(num_epochs):
+    for epoch in range(first_epoch, num_epochs):
         # Full batches only, so the compiled step keeps one shape; reshuffling changes which few
         # images are left over each epoch.
         order = rng.permutation(num_images)[:num_steps * batch_size].astype(np.int32)
@@ -225,31 +278,35 @@ def _run_epochs(loop, history, num_images, num_epochs, batch_size, progress, see
         seconds, images = time.perf_counter() - start, num_steps * batch_size
         val_loss, val_accuracy = loop.validate() if loop.validation else (math.nan, math.nan)
         history.add_epoch(loss_sum / images, correct / images, seconds, images, val_loss, val_accuracy)
-        postfix = {"loss": f"{history.loss[-1]:.4f}", "acc": f"{history.accuracy[-1]:.4f}"}
-        if loop.validation:
-            postfix.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_accuracy:.4f}")
         bar.update(num_steps - bar.n)
-        bar.set_postfix(postfix, refresh=False)
+        bar.set_postfix(loss=f"{history.loss[-1]:.4f}", acc=f"{history.accuracy[-1]:.4f}", refresh=False)
         bar.set_description(f"epoch {epoch + 1}/{num_epochs} ({history.images_per_second[-1]:,.0f} img/s)")
         bar.close()
+        if not math.isfinite(history.loss[-1]):  # NaN weights stay NaN: nothing left to learn
+            raise TrainingDiverged(
+                f"the training loss became {history.loss[-1]} in epoch {epoch + 1} of {num_epochs} (within its "
+                f"{num_steps} steps): the learning rate is too high for this model; try a lower learning_rate "
+                "(e.g. 10 times lower) or a warmup schedule", history, epoch + 1)
+        save(epoch + 1)
     return history
 
 
 class _KerasLoop:
     """The Keras side: data on the device, the compiled four-step training step, validation."""
 
-    def __init__(self, model, x, y, batch_size, learning_rate, optimizer, validation):
+    def __init__(self, model, x, y, batch_size, learning_rate, optimizer, momentum, validation_set):
         import keras
         import tensorflow as tf
 
-        with tf.device("/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"):
+        with tf.device(backends.current().tensorflow_device):
             images, labels = tf.constant(x), tf.constant(y)  # the whole data set goes to the device once
             self.loss_sum, self.correct = loss_sum, correct = tf.Variable(0.0), tf.Variable(0.0)
-            self.validation = validation and (tf.constant(validation[0]), tf.constant(validation[1]))
+            self.validation = validation_set and (tf.constant(validation_set[0]), tf.constant(validation_set[1]))
         self.model = model
-        optimizer = (keras.optimizers.SGD(learning_rate) if optimizer == "sgd"
-                     else keras.optimizers.Adam(learning_rate))
-        optimizer.build(model.trainable_variables)  # creates Adam's slots before tf.function traces
+        if None in tuple(getattr(model, "input_shape", (None, None))[1:]):
+            _probe_keras(model, x, "x_train")
+        self.optimizer = optimizer = _keras_optimizer(optimizer, learning_rate, momentum)
+        optimizer.build(model.trainable_variables)  # creates the slots before tf.function traces
         loss_function = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
         # input_signature fixes the batch shape: one trace, no retracing, graph-speed steps. The data
@@ -284,6 +341,19 @@ class _KerasLoop:
     def validate(self):
         return _keras_evaluate(self.model, *self.validation)
 
+    def weights(self):
+        return self.model.get_weights()
+
+    def set_weights(self, weights):
+        self.model.set_weights(weights)
+
+    def optimizer_state(self, folder):
+        return [variable.numpy() for variable in self.optimizer.variables]
+
+    def set_optimizer_state(self, state, folder):
+        for variable, value in zip(self.optimizer.variables, state):
+            variable.assign(value)
+
 
 def _keras_evaluate(model, images, labels, batch_size=500):
     """(mean loss, accuracy) of a Keras model on prepared images and labels."""
@@ -304,26 +374,28 @@ def _keras_evaluate(model, images, labels, batch_size=500):
 
 
 class _GluonLoop:
-    """The Gluon side: data on the model's context, the four steps on a hybridized block, validation."""
+    """The Gluon side: data on the device's context, the four steps on a hybridized block, validation."""
 
-    def __init__(self, model, x, y, batch_size, learning_rate, optimizer, validation):
+    def __init__(self, model, x, y, batch_size, learning_rate, optimizer, momentum, validation_set):
         import mxnet as mx
         from mxnet import autograd, gluon
 
-        self.mx, self.model, self.context = mx, model, _gluon_context(model)
+        self.mx, self.model, self.context = mx, model, backends.current().mxnet_context()
+        if _gluon_context(model) != self.context:
+            model.collect_params().reset_ctx(self.context)  # the model goes where backends.use() said
         images, labels = _gluon_arrays(x, y, self.context)  # the whole data set goes to the device once
-        self.validation = validation and _gluon_arrays(*validation, self.context)
-        try:  # a Gluon model does not say which image size it takes: try one image
-            model(images[:1]).wait_to_read()
-        except mx.base.MXNetError as error:
-            raise ValueError(f"x_train: the model cannot take images of shape {x.shape[1:]} (H, W, C): "
-                             f"{str(error).strip().splitlines()[0]}") from None
+        self.validation = validation_set and _gluon_arrays(*validation_set, self.context)
+        _probe_gluon(model, images, "x_train")
         if isinstance(model, gluon.HybridBlock):
             # One static graph with fixed memory: the closest Gluon gets to a compiled step.
             model.hybridize(static_alloc=True, static_shape=True)
         loss_function = self.loss_function = gluon.loss.SoftmaxCrossEntropyLoss()
         loss_function.hybridize(static_alloc=True, static_shape=True)
-        trainer = gluon.Trainer(model.collect_params(), optimizer, {"learning_rate": learning_rate})
+        settings = ({"lr_scheduler": learning_rate.to_gluon()} if isinstance(learning_rate, schedules.WarmupStepSchedule)
+                    else {"learning_rate": learning_rate})
+        if optimizer == "sgd":
+            settings["momentum"] = momentum
+        self.trainer = trainer = gluon.Trainer(model.collect_params(), optimizer, settings)
         self.loss_sum, self.correct = mx.nd.zeros(1, ctx=self.context), mx.nd.zeros(1, ctx=self.context)
 
         def train_step(batch_indices):
@@ -351,6 +423,30 @@ class _GluonLoop:
 
     def validate(self):
         return _gluon_evaluate(self.model, self.loss_function, *self.validation)
+
+    def weights(self):
+        return [parameter.data(self.context).asnumpy() for parameter in self.model.collect_params().values()]
+
+    def set_weights(self, weights):
+        for parameter, value in zip(self.model.collect_params().values(), weights):
+            parameter.set_data(self.mx.nd.array(value, dtype=value.dtype))
+
+    def optimizer_state(self, folder):
+        # The Trainer writes its state (momentum, update count, schedule) to a file only: read it back as bytes.
+        scratch = folder / f".trainer-{id(self)}.states"
+        try:
+            self.trainer.save_states(str(scratch))
+            return [np.frombuffer(scratch.read_bytes(), dtype=np.uint8)]
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    def set_optimizer_state(self, state, folder):
+        scratch = folder / f".trainer-{id(self)}.states"
+        try:
+            scratch.write_bytes(np.asarray(state[0], dtype=np.uint8).tobytes())
+            self.trainer.load_states(str(scratch))
+        finally:
+            scratch.unlink(missing_ok=True)
 
 
 def _gluon_context(model):
@@ -383,28 +479,56 @@ def _gluon_evaluate(model, loss_function, images, labels, batch_size=500):
 # Public functions
 # ---------------------------------------------------------------------------------------------
 def train(model, x_train, y_train, framework="keras", num_epochs=5, batch_size=64, learning_rate=None,
-          optimizer="sgd", validation_data=None, progress=True, seed=0):
-    """Train with the four steps written out (learning_rate None: 0.1 for sgd, 0.001 for adam)."""
-    framework, x, y, num_epochs, batch_size, learning_rate, optimizer, validation = _check_common(
-        model, framework, x_train, y_train, num_epochs, batch_size, learning_rate, optimizer,
+          optimizer="sgd", validation_data=None, progress=True, seed=0, momentum=None, checkpoint=None):
+    """Train with the four steps written out; returns a History (learning_rate None: 0.1 for sgd, 0.01 for
+    momentum, 0.001 for adam). ``checkpoint``: a file path to save to after every epoch and resume from."""
+    framework, x, y, num_epochs, batch_size, learning_rate, optimizer, momentum, held_out = _check_common(
+        model, framework, x_train, y_train, num_epochs, batch_size, learning_rate, optimizer, momentum,
         validation_data, seed)
+    validation.check_bool(progress, "progress")
+    path = None if checkpoint is None else validation.check_path(checkpoint, "checkpoint")
     loop_class = _KerasLoop if framework == "keras" else _GluonLoop
-    loop = loop_class(model, x, y, batch_size, learning_rate, optimizer, validation)
-    return _run_epochs(loop, History(framework), len(x), num_epochs, batch_size, progress, seed)
+    loop = loop_class(model, x, y, batch_size, learning_rate, optimizer, momentum, held_out)
+    history, rng, first_epoch = History(framework), np.random.default_rng(seed), 0
+    if path is None:
+        return _run_epochs(loop, history, len(x), num_epochs, batch_size, progress, rng, 0, lambda epoch: None)
+    rate = learning_rate.get_config() if isinstance(learning_rate, schedules.WarmupStepSchedule) else learning_rate
+    settings = {"framework": framework, "model": type(model).__name__, "batch_size": batch_size,
+                "learning_rate": rate, "optimizer": optimizer, "momentum": momentum, "seed": seed,
+                "data": checkpoints.data_fingerprint(x, y),
+                "validation": held_out and checkpoints.data_fingerprint(*held_out)}
+    stored = checkpoints.load(path, settings)
+    if stored is not None:
+        meta, weights, optimizer_state = stored
+        if meta["epochs"] > num_epochs:
+            raise checkpoints.CheckpointError(f"checkpoint {path} holds {meta['epochs']} epochs, more than "
+                                              f"num_epochs={num_epochs}; delete it or ask for more epochs")
+        checkpoints.check_shapes(path, weights, loop.weights(), "weights")
+        loop.set_weights(weights)
+        loop.set_optimizer_state(optimizer_state, path.parent)
+        history.restore(meta["history"])
+        rng.bit_generator.state = meta["rng"]  # the shuffles continue as if never stopped
+        first_epoch = history.resumed_epochs = meta["epochs"]
+
+    def save(epoch):
+        meta = {"epochs": epoch, "settings": settings, "history": history.state(), "rng": rng.bit_generator.state}
+        checkpoints.save(path, meta, loop.weights(), loop.optimizer_state(path.parent))
+
+    return _run_epochs(loop, history, len(x), num_epochs, batch_size, progress, rng, first_epoch, save)
 
 
 def fit_keras(model, x_train, y_train, num_epochs=5, batch_size=64, learning_rate=None, optimizer="sgd",
-              validation_data=None, progress=True, seed=0):
+              validation_data=None, progress=True, seed=0, momentum=None):
     """The same training through Keras's ``model.compile`` and ``model.fit``; returns a History."""
     import keras
 
-    _, x, y, num_epochs, batch_size, learning_rate, optimizer, validation = _check_common(
-        model, "keras", x_train, y_train, num_epochs, batch_size, learning_rate, optimizer,
+    _, x, y, num_epochs, batch_size, learning_rate, optimizer, momentum, held_out = _check_common(
+        model, "keras", x_train, y_train, num_epochs, batch_size, learning_rate, optimizer, momentum,
         validation_data, seed)
+    validation.check_bool(progress, "progress")
     if seed is not None:
         keras.utils.set_random_seed(seed)  # model.fit shuffles with the global TensorFlow seed
-    model.compile(optimizer=(keras.optimizers.SGD(learning_rate) if optimizer == "sgd"
-                             else keras.optimizers.Adam(learning_rate)),
+    model.compile(optimizer=_keras_optimizer(optimizer, learning_rate, momentum),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     history = History("keras (model.fit)")
 
@@ -426,19 +550,22 @@ def fit_keras(model, x_train, y_train, num_epochs=5, batch_size=64, learning_rat
                               len(x), logs.get("val_loss", math.nan), logs.get("val_accuracy", math.nan))
 
     # verbose=2 prints one line per epoch: Keras's per-step bar would cost time in every step.
-    model.fit(x, y, batch_size=batch_size, epochs=num_epochs, validation_data=validation, shuffle=True,
+    model.fit(x, y, batch_size=batch_size, epochs=num_epochs, validation_data=held_out, shuffle=True,
               verbose=2 if progress else 0, callbacks=[EpochTimer()])
     return history
 
 
 def evaluate(model, x, y, framework="keras", batch_size=500):
     """Mean loss (cross-entropy) and accuracy of ``model`` on images ``x`` and labels ``y``."""
-    framework = _check_choice(framework, "framework", FRAMEWORK_CHOICES)
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    images, labels = _dataset(x, y, "x", "y", _check_model(model, framework))
+    framework = validation.check_choice(framework, "framework", FRAMEWORK_CHOICES)
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
+    images, labels = prepare_dataset(x, y, "x", "y", check_model(model, framework))
     if framework == "keras":
+        if None in tuple(getattr(model, "input_shape", (None, None))[1:]):
+            _probe_keras(model, images, "x")
         return _keras_evaluate(model, images, labels, batch_size)
     from mxnet import gluon
 
-    return _gluon_evaluate(model, gluon.loss.SoftmaxCrossEntropyLoss(),
-                           *_gluon_arrays(images, labels, _gluon_context(model)), batch_size)
+    arrays = _gluon_arrays(images, labels, _gluon_context(model))
+    _probe_gluon(model, arrays[0], "x")
+    return _gluon_evaluate(model, gluon.loss.SoftmaxCrossEntropyLoss(), *arrays, batch_size)

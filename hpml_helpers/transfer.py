@@ -11,20 +11,19 @@ halves A and B, training on A and transferring the first n layers to B; here A i
   weights and a new output layer, optionally freeze the copies (``transfer_layers=()``: training from scratch).
 - ``train_run(..., strategy)``: "scratch", "fine-tune" (copied backbone, new head, all layers train) or "frozen"
   (copied backbone frozen, only the new head trains), ``train.train`` for a fixed number of updates.
-- ``label_sweep``, ``time_to_accuracy``, ``format_table``, ``plot_curves``, ``plot_accuracy_vs_labels``: results.
+- ``label_sweep``, ``time_to_accuracy``, ``table`` (a DataFrame), ``plot_curves``, ``plot_accuracy_vs_labels``: results.
 - ``imagenet_weights_file()``, ``imagenet_model(weights_path, ...)``: a real ImageNet backbone (MobileNetV2) when
   Keras has its weights cached; nothing is downloaded.
 Used by notebook 10-transfer-learning.
 """
 import dataclasses
 import math
-import numbers
 import os
 import pathlib
 
 import numpy as np
 
-from .train import _check_choice, _check_positive_int
+from . import tables, validation
 
 STRATEGIES = ("scratch", "fine-tune", "frozen")
 STRATEGY_LABELS = {"scratch": "from scratch", "fine-tune": "fine-tuned (all layers)",
@@ -36,15 +35,11 @@ IMAGENET_WEIGHTS_FILES = ("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_2
 
 
 def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    return int(seed)
+    return validation.check_seed(seed, allow_none=False)
 
 
 def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    return int(num_classes)
+    return validation.check_integer(num_classes, "num_classes", minimum=2)
 
 
 def _labels(labels, name="labels"):
@@ -58,7 +53,7 @@ def _labels(labels, name="labels"):
 # --- Data: tasks, labelled subsets, the second domain -------------------------------------------------------
 def class_subset(x, y, classes):
     """The images of ``classes`` and their labels renumbered 0, 1, ... in the order ``classes`` lists them."""
-    x, y = np.asarray(x), _labels(y, "y")
+    x, y = validation.check_array(x, "x", ndim=(3, 4)), _labels(y, "y")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
     try:
@@ -81,7 +76,7 @@ def sample_per_class(labels, num_per_class, seed=0):
     labels, seed = _labels(labels), _check_seed(seed)
     if num_per_class is None:
         return np.arange(len(labels))
-    num_per_class = _check_positive_int(num_per_class, "num_per_class")
+    num_per_class = validation.check_positive_int(num_per_class, "num_per_class")
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
@@ -98,10 +93,10 @@ def upscale_digits(images, digit_size=20, canvas_size=28):
     """Small grey digits (N, h, w), uint8, enlarged to digit_size and centred in canvas_size, like MNIST's."""
     from scipy import ndimage
 
-    images = np.asarray(images)
+    images = validation.check_array(images, "images", ndim=3)
     if images.ndim != 3 or images.shape[0] == 0:
         raise ValueError(f"images must have shape (N, height, width), got {images.shape}")
-    digit_size, canvas_size = (_check_positive_int(value, name) for value, name in ((digit_size, "digit_size"),
+    digit_size, canvas_size = (validation.check_positive_int(value, name) for value, name in ((digit_size, "digit_size"),
                                                                                      (canvas_size, "canvas_size")))
     if digit_size > canvas_size:
         raise ValueError(f"digit_size ({digit_size}) must fit in canvas_size ({canvas_size})")
@@ -116,8 +111,24 @@ def upscale_digits(images, digit_size=20, canvas_size=28):
 
 
 # --- Models: which layers to copy, the new head, freezing ---------------------------------------------------
+def _check_keras(model, name="model"):
+    """TypeError unless ``model`` is a Keras model (the transfer helpers are Keras only)."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{name} must be a Keras model, got {type(model).__name__}")
+    return model
+
+
+def _check_history(history, name="history"):
+    if not all(hasattr(history, key) for key in ("val_accuracy", "seconds", "first_step_seconds")):
+        raise TypeError(f"{name} must be a train.History, got {type(history).__name__}")
+    return history
+
+
 def weighted_layers(model):
     """Names of the layers that have weights, input to output."""
+    _check_keras(model)
     return [layer.name for layer in model.layers if layer.weights]
 
 
@@ -125,6 +136,7 @@ def backbone_layers(model):
     """The weighted layers before the first Flatten/global pooling: the convolutional feature extractor."""
     import keras
 
+    _check_keras(model)
     names = []
     for layer in model.layers:
         if isinstance(layer, (keras.layers.Flatten, keras.layers.GlobalAveragePooling2D,
@@ -137,6 +149,7 @@ def backbone_layers(model):
 
 def trainable_parameters(model):
     """(trainable, frozen) numbers of weights: what the optimizer updates, and what it never sees."""
+    _check_keras(model)
     trainable = sum(int(np.prod(variable.shape)) for variable in model.trainable_variables)
     frozen = sum(int(np.prod(variable.shape)) for variable in model.non_trainable_variables)
     return trainable, frozen
@@ -198,7 +211,7 @@ class TransferRun:
 
 def epochs_for_steps(num_images, batch_size, num_steps):
     """Whole epochs that give at least ``num_steps`` updates of full batches."""
-    num_images, batch_size, num_steps = (_check_positive_int(value, name) for value, name in (
+    num_images, batch_size, num_steps = (validation.check_positive_int(value, name) for value, name in (
         (num_images, "num_images"), (batch_size, "batch_size"), (num_steps, "num_steps")))
     if batch_size > num_images:
         raise ValueError(f"batch_size ({batch_size}) is larger than num_images ({num_images})")
@@ -206,36 +219,60 @@ def epochs_for_steps(num_images, batch_size, num_steps):
 
 
 def train_run(pretrained, x_train, y_train, x_test, y_test, strategy="fine-tune", transfer_layers=None,
-              num_steps=300, batch_size=32, learning_rate=1e-3, curves=False, seed=0, progress=False):
-    """Train one network on the target task for ``num_steps`` updates (Adam); returns a TransferRun."""
-    from . import train
+              num_steps=300, batch_size=32, learning_rate=1e-3, curves=False, seed=0, progress=False,
+              checkpoint_dir=None):
+    """Train one network on the target task for ``num_steps`` updates (Adam); returns a TransferRun.
+    ``checkpoint_dir``: a folder where this run keeps its own checkpoint (named after its settings and its
+    labelled images), so that a restarted notebook 10 resumes it (None: no checkpoint)."""
+    from . import checkpoint, train
 
-    strategy = _check_choice(strategy, "strategy", STRATEGIES)
+    validation.check_not_none(pretrained, "pretrained", "a keras.Sequential model")
+    strategy = validation.check_choice(strategy, "strategy", STRATEGIES)
     labels = _labels(y_train, "y_train")
+    images, _ = train.prepare_dataset(x_train, labels, "x_train", "y_train")
+    train.prepare_dataset(x_test, y_test, "x_test", "y_test")  # checked before the training, not after it
+    num_steps = validation.check_positive_int(num_steps, "num_steps")
+    learning_rate = validation.check_positive_number(learning_rate, "learning_rate")
+    validation.check_bool(curves, "curves"), validation.check_bool(progress, "progress")
+    if transfer_layers is not None:
+        transfer_layers = validation.check_sequence([transfer_layers] if isinstance(transfer_layers, str)
+                                                    else transfer_layers, "transfer_layers", allow_empty=True)
     if transfer_layers is None:  # the backbone, or nothing when training from scratch
         transfer_layers = () if strategy == "scratch" else backbone_layers(pretrained)
     elif strategy == "scratch" and len(transfer_layers):
         raise ValueError("transfer_layers must be empty for strategy='scratch' (nothing is transferred)")
     model = transfer_model(pretrained, int(labels.max()) + 1, transfer_layers, freeze=strategy == "frozen",
                            seed=seed)
-    batch_size = min(_check_positive_int(batch_size, "batch_size"), len(labels))
+    batch_size = min(validation.check_positive_int(batch_size, "batch_size"), len(labels))
     num_epochs = epochs_for_steps(len(labels), batch_size, num_steps)
     # The same optimizer and rate for all three: a lower rate for fine-tuning would also slow its new head.
-    history = train.train(model, x_train, labels, framework="keras", num_epochs=num_epochs, batch_size=batch_size,
+    path = None if checkpoint_dir is None else checkpoint.run_path(
+        checkpoint_dir, f"{strategy}-{len(labels)}", model=pretrained.name, layers=list(transfer_layers),
+        num_epochs=num_epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, curves=curves,
+        data=checkpoint.data_fingerprint(images, labels))
+    history = train.train(model, images, labels, framework="keras", num_epochs=num_epochs, batch_size=batch_size,
                           learning_rate=learning_rate, optimizer="adam", progress=progress, seed=seed,
-                          validation_data=(x_test, y_test) if curves else None)
+                          validation_data=(x_test, y_test) if curves else None, checkpoint=path)
     accuracy = history.val_accuracy[-1] if curves else train.evaluate(model, x_test, y_test)[1]
     return TransferRun(strategy, len(labels), seed, history, accuracy, *trainable_parameters(model), model=model)
 
 
 def label_sweep(pretrained, x_train, y_train, x_test, y_test, labels_per_class, strategies=STRATEGIES, num_draws=3,
                 num_steps=300, progress=True, **kwargs):
-    """Test accuracy of each strategy for each labels-per-class count: {strategy: array (counts, draws)}."""
+    """Test accuracy of each strategy for each labels-per-class count: {strategy: array (counts, draws)}.
+    ``kwargs`` go to ``train_run`` (``checkpoint_dir=`` too: every run then keeps its own checkpoint)."""
+    unknown = set(kwargs) - {"transfer_layers", "batch_size", "learning_rate", "curves", "checkpoint_dir"}
+    if unknown:
+        raise TypeError(f"label_sweep got unexpected arguments {sorted(unknown)}")
     from tqdm.auto import tqdm
 
-    num_draws = _check_positive_int(num_draws, "num_draws")
-    strategies = [_check_choice(name, "strategies", STRATEGIES) for name in strategies]
-    labels_per_class = list(labels_per_class)
+    num_draws = validation.check_positive_int(num_draws, "num_draws")
+    strategies = [validation.check_choice(name, "strategies", STRATEGIES)
+                  for name in validation.check_sequence(strategies, "strategies")]
+    labels_per_class = [validation.check_positive_int(count, "labels_per_class")
+                        for count in validation.check_sequence(labels_per_class, "labels_per_class")]
+    validation.check_bool(progress, "progress")
+    _labels(y_train, "y_train")
     results = {name: np.full((len(labels_per_class), num_draws), np.nan) for name in strategies}
     bar = tqdm(total=len(labels_per_class) * num_draws * len(strategies), desc="runs", disable=not progress)
     for row, count in enumerate(labels_per_class):
@@ -257,10 +294,10 @@ def training_seconds(history):
 
 def time_to_accuracy(history, target):
     """(epochs, seconds) until the test accuracy first reached ``target``; (None, None) if it never did."""
-    accuracies = np.asarray(history.val_accuracy, dtype=float)
+    accuracies = np.asarray(_check_history(history).val_accuracy, dtype=float)
     if accuracies.size == 0 or np.all(np.isnan(accuracies)):
         raise ValueError("history has no test accuracy per epoch: train with curves=True (validation data)")
-    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
+    if not 0 < validation.check_number(target, "target") <= 1:
         raise ValueError(f"target must be an accuracy in (0, 1], got {target!r}")
     reached = np.flatnonzero(accuracies >= target)
     if reached.size == 0:
@@ -269,7 +306,10 @@ def time_to_accuracy(history, target):
 
 
 def convergence_rows(dataset, histories, target):
-    """Rows for ``format_table``: one per {model name: History}, with the epochs and seconds to ``target``."""
+    """Rows for ``table``: one per {model name: History}, with the epochs and seconds to ``target``."""
+    validation.check_string(dataset, "dataset")
+    if not isinstance(histories, dict) or not histories:
+        raise TypeError("histories must be a non-empty dict {name: History}")
     rows = []
     for name, history in histories.items():
         epochs, seconds = time_to_accuracy(history, target)
@@ -278,18 +318,17 @@ def convergence_rows(dataset, histories, target):
     return rows
 
 
-def format_table(rows):
-    """The lecture's table: dataset, model, test accuracy, and epochs and seconds to reach the target accuracy."""
-    lines = [f"{'dataset (target task)':<44} {'model':<32} {'test acc':>8} {'target':>7} {'epochs':>6} "
-             f"{'seconds':>11}"]
-    previous = None
-    for row in rows:
-        epochs, seconds = row["epochs"], row["seconds"]
-        reached = f"{epochs:>6} {seconds:>11.2f}" if epochs else f"{'-':>6} {'not reached':>11}"
-        lines.append(f"{row['dataset'] if row['dataset'] != previous else '':<44} {row['model']:<32} "
-                     f"{row['accuracy']:>8.2%} {row['target']:>7.2%} {reached}")
-        previous = row["dataset"]
-    return "\n".join(lines)
+def table(rows):
+    """The lecture's table as a DataFrame: dataset, model, test accuracy, and epochs and seconds to reach the
+    target accuracy (empty when never reached); rows from ``convergence_rows``. Shown by notebook 10."""
+    rows = validation.check_sequence(rows, "rows")
+    needed = {"dataset", "model", "accuracy", "target", "epochs", "seconds"}
+    if not all(isinstance(row, dict) and needed <= set(row) for row in rows):
+        raise TypeError("rows must be dicts from transfer.convergence_rows")
+    return tables.table(rows, columns=["dataset", "model", "accuracy", "target", "epochs", "seconds"],
+                        rename={"dataset": "dataset (target task)", "accuracy": "test accuracy",
+                                "target": "target accuracy", "epochs": "epochs to target",
+                                "seconds": "seconds to target"})
 
 
 # --- Plots --------------------------------------------------------------------------------------------------
@@ -299,6 +338,10 @@ def plot_curves(histories, target=None, axes=None, title=None):
 
     if not isinstance(histories, dict) or not histories:
         raise TypeError("histories must be a non-empty dict {name: History}")
+    for history in histories.values():
+        _check_history(history, "histories")
+    if target is not None:
+        validation.check_fraction(target, "target")
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     for name, history in histories.items():
@@ -321,11 +364,16 @@ def plot_accuracy_vs_labels(labels_per_class, results, ax=None, title=None):
     """Mean test accuracy (bars: lowest to highest draw) vs labelled examples per class, log x axis."""
     import matplotlib.pyplot as plt
 
+    counts = validation.check_number_array("labels_per_class", labels_per_class)
+    if counts.ndim != 1 or not isinstance(results, dict) or not results:
+        raise TypeError("labels_per_class must be a list of counts and results label_sweep's dict")
+    for accuracies in results.values():
+        if np.ndim(accuracies) != 2 or len(accuracies) != len(counts):
+            raise ValueError(f"results must hold one row of accuracies per labels_per_class entry ({len(counts)})")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.8))
-    counts = np.asarray(labels_per_class, dtype=float)
     for name, accuracies in results.items():
-        accuracies = np.asarray(accuracies, dtype=float)
+        accuracies = validation.check_array(accuracies, "results", ndim=2, dtype=float)
         mean = accuracies.mean(axis=1)
         errors = [mean - accuracies.min(axis=1), accuracies.max(axis=1) - mean]
         ax.errorbar(counts, mean, yerr=errors, fmt="o-", capsize=3, label=STRATEGY_LABELS.get(name, name))
@@ -370,6 +418,7 @@ def imagenet_weights_file(verbose=True):
 
 def copy_weights_by_name(source, target):
     """Copy the weights of every layer of ``target`` that ``source`` has under the same name; returns their names."""
+    _check_keras(source, "source"), _check_keras(target, "target")
     copied = []
     for layer in target.layers:
         if layer.weights:
@@ -383,13 +432,13 @@ def imagenet_model(weights_path, num_classes, image_size=96, seed=0):
     import keras
 
     num_classes, seed = _check_num_classes(num_classes), _check_seed(seed)
-    if _check_positive_int(image_size, "image_size") < 32:
+    if validation.check_positive_int(image_size, "image_size") < 32:
         raise ValueError(f"image_size must be at least 32 (MobileNetV2 halves the image 5 times), got {image_size}")
     keras.utils.set_random_seed(seed)
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(image_size,) * 2 + (3,),
                                               pooling="avg")
     if weights_path is not None:
-        weights_path = pathlib.Path(weights_path)
+        weights_path = validation.check_path(weights_path, "weights_path")
         if not weights_path.is_file():
             raise ValueError(f"weights_path {weights_path} is not a file")
         # Build the network the file was saved from, then take its convolutional layers: their weights do not

@@ -11,8 +11,9 @@ import urllib.request
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the kit and tools/ importable
+
+from hpml_helpers.paths import REPO_ROOT  # noqa: E402
 os.environ["HPML_OFFLINE"] = "1"
 LAB_TOKEN = "hpml-test-token"
 

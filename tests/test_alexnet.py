@@ -239,7 +239,8 @@ def test_run_table_and_plot_on_a_tiny_task():
     assert rows[0]["params"] == 229_482 and rows[1]["params"] < rows[0]["params"]
     assert rows[0]["change"] == 0 and rows[1]["paper_change"] == 30.8
     assert all(0 <= row["test_error"] <= 100 and len(row["test_error_curve"]) == 1 for row in rows)
-    text = ablation.table(rows)
-    assert "paper_error" in text and "71.3" in text
+    frame = ablation.table(rows)
+    assert list(frame.index) == ["full", "without 3, 4, 6, 7"]
+    assert frame.loc["without 3, 4, 6, 7", "paper error (%)"] == 71.3 and frame.loc["full", "params"] == 229_482
     figure = ablation.plot(rows)
     assert len(figure.axes) == 3

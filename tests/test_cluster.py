@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+from hpml_helpers.paths import REPO_ROOT
 CLUSTER = REPO_ROOT / "cluster"
 TEMPLATES = ("horovod_mpi.sbatch", "horovod_tensorflow.sbatch", "tf_multiworker.sbatch",
              "mxnet_parameter_server.sbatch")

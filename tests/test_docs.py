@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import REPO_ROOT
-from hpml_helpers import notebook_runner
+from tools import notebook_runner
 
 spec = importlib.util.spec_from_file_location("write_docs", REPO_ROOT / "scripts" / "write_docs.py")
 write_docs = importlib.util.module_from_spec(spec)

@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import REPO_ROOT
-from hpml_helpers import notebook_runner
+from tools import notebook_runner
 
 RESULTS_FILE = REPO_ROOT / "build" / "notebook_results.json"
 NOTEBOOKS = notebook_runner.notebook_paths()

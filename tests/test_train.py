@@ -113,9 +113,9 @@ def small_models():
     ({"y_train": np.full(100, 10)}, "y_train", ValueError),                    # no class 10
     ({"y_train": np.full(100, 0.5)}, "y_train", TypeError),
     ({"num_epochs": 0}, "num_epochs", ValueError),
-    ({"num_epochs": 1.5}, "num_epochs", ValueError),
+    ({"num_epochs": 1.5}, "num_epochs", TypeError),
     ({"batch_size": -1}, "batch_size", ValueError),
-    ({"batch_size": True}, "batch_size", ValueError),
+    ({"batch_size": True}, "batch_size", TypeError),
     ({"batch_size": 101}, "batch_size", ValueError),                           # more than the images
     ({"learning_rate": 0}, "learning_rate", ValueError),
     ({"optimizer": "rmsprop"}, "optimizer", ValueError),

@@ -1,11 +1,81 @@
-"""What the worker scripts share: argument types, the global-batch sharding rule, parameter checksums.
+"""What the worker scripts share: the result protocol, the end-with-the-launcher rule, argument types,
+the global-batch sharding rule and parameter checksums.
 
+Result protocol: a worker prints its result once as ``HPML_RESULT {json}`` (``emit_result``); the
+launchers in ``distributed`` read it back with ``parse_result_line``, so both sides use one definition.
+
+Ending with the launcher: importing this module makes the worker end when the process that launched the
+run (``HPML_LAUNCHER_PID``, set by ``distributed``) is gone, whatever ended it (SIGTERM, a hang-up, a
+killed kernel). A Horovod rank is a grandchild of the launcher (horovodrun starts it through a shell),
+so a parent-death signal alone would not reach it; a watchdog thread that looks for the launcher does.
 Not a worker itself (the leading underscore keeps it out of ``distributed.worker_script``'s list).
+Used by every script in ``hpml_helpers/workers/`` and by ``distributed``.
 """
 import argparse
 import hashlib
+import json
+import os
+import signal
+import threading
 
 import numpy as np
+
+RESULT_PREFIX = "HPML_RESULT "
+KVSTORE_MODES = ("dist_sync", "dist_async")
+LAUNCHER_PID_VARIABLE = "HPML_LAUNCHER_PID"
+WATCH_INTERVAL = 0.5
+
+
+def emit_result(result):
+    """Print this worker's result as one JSON line the launcher collects."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def parse_result_line(line):
+    """The result a worker printed on ``line``, or None for an ordinary output line.
+
+    Raises ValueError when the line carries the result prefix but no valid JSON after it.
+    """
+    if not line.startswith(RESULT_PREFIX):
+        return None
+    try:
+        return json.loads(line[len(RESULT_PREFIX):])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"malformed result line ({error.msg} at column {error.pos + 1}): {line[:200]!r}") from None
+
+
+def process_alive(pid):
+    """True while process ``pid`` runs (a zombie, ended but not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the signal probe above is all we have
+
+
+def _watch_launcher(pid):
+    stop = threading.Event()
+    while not stop.wait(WATCH_INTERVAL):
+        if not process_alive(pid):
+            os._exit(128 + signal.SIGTERM)  # the run is over: no clean-up is worth a hang at exit
+
+
+def end_with_launcher(environ=os.environ):
+    """Start the watchdog that ends this process when the launcher is gone; return whether it started."""
+    text = environ.get(LAUNCHER_PID_VARIABLE, "")
+    if not text.isdigit() or int(text) == os.getpid():
+        return False
+    threading.Thread(target=_watch_launcher, args=(int(text),), name="hpml-launcher-watch", daemon=True).start()
+    return True
+
+
+end_with_launcher()
 
 
 def _number_type(convert, minimum, strict, description):

@@ -12,7 +12,7 @@ import time
 import hpml_helpers  # noqa: F401  (applies the MXNet numpy shim)
 import horovod.mxnet as hvd
 import mxnet as mx
-from hpml_helpers.distributed import emit_result
+from hpml_helpers.workers._common import emit_result
 
 hvd.init()  # HPML: join the ring of workers that horovodrun started
 contribution = mx.nd.ones((4,)) * (hvd.rank() + 1)

@@ -31,8 +31,8 @@ import horovod.mxnet as hvd
 import mxnet as mx
 import numpy as np
 
-from hpml_helpers.distributed import emit_result
-from hpml_helpers.workers import _common
+from hpml_helpers.workers._common import emit_result
+import hpml_helpers.workers._common as common
 
 FULL_SIZES = [64 * 4 ** k for k in range(11)]  # 64 B ... 64 MB
 QUICK_SIZES = [64 * 16 ** k for k in range(5)]  # 64 B, 1 KB, 16 KB, 256 KB, 4 MB
@@ -41,13 +41,13 @@ QUICK_SIZES = [64 * 16 ** k for k in range(5)]  # 64 B, 1 KB, 16 KB, 256 KB, 4 M
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes (up to 4 MB) and repeats")
-    parser.add_argument("--repeats", type=_common.positive_int, default=None,
+    parser.add_argument("--repeats", type=common.positive_int, default=None,
                         help="timed allreduces per size (default 20, or 5 with --quick)")
-    parser.add_argument("--max-bytes", type=_common.positive_int, default=None,
+    parser.add_argument("--max-bytes", type=common.positive_int, default=None,
                         help="leave out buffers larger than this")
-    parser.add_argument("--fusion-tensors", type=_common.nonnegative_int, default=64,
+    parser.add_argument("--fusion-tensors", type=common.nonnegative_int, default=64,
                         help="small tensors in the fusion experiment (0: skip it)")
-    parser.add_argument("--fusion-bytes", type=_common.positive_int, default=4096)
+    parser.add_argument("--fusion-bytes", type=common.positive_int, default=4096)
     return parser.parse_args(argv)
 
 

@@ -36,28 +36,28 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from hpml_helpers import data, models, schedules
-from hpml_helpers.distributed import emit_result
-from hpml_helpers.workers import _common
+from hpml_helpers.workers._common import emit_result
+import hpml_helpers.workers._common as common
 
 
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=_common.positive_int, default=1)
-    parser.add_argument("--batch-size", type=_common.positive_int, default=64, help="per worker")
-    parser.add_argument("--learning-rate", type=_common.positive_float, default=0.05,
+    parser.add_argument("--epochs", type=common.positive_int, default=1)
+    parser.add_argument("--batch-size", type=common.positive_int, default=64, help="per worker")
+    parser.add_argument("--learning-rate", type=common.positive_float, default=0.05,
                         help="rate for one worker's batch; scaled by the number of workers (--lr-scaling)")
     parser.add_argument("--lr-scaling", choices=("linear", "none"), default="linear")
-    parser.add_argument("--warmup-epochs", type=_common.nonnegative_float, default=1.0,
+    parser.add_argument("--warmup-epochs", type=common.nonnegative_float, default=1.0,
                         help="epochs of linear warmup from the single-worker rate to the scaled one")
-    parser.add_argument("--momentum", type=_common.nonnegative_float, default=0.9)
-    parser.add_argument("--num-train", type=_common.positive_int, default=None,
+    parser.add_argument("--momentum", type=common.nonnegative_float, default=0.9)
+    parser.add_argument("--num-train", type=common.positive_int, default=None,
                         help="use the first N training images (default: all)")
-    parser.add_argument("--num-test", type=_common.positive_int, default=None)
+    parser.add_argument("--num-test", type=common.positive_int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-steps", type=_common.nonnegative_int, default=None,
+    parser.add_argument("--max-steps", type=common.nonnegative_int, default=None,
                         help="stop after this many steps in total (default: run all epochs)")
     parser.add_argument("--checkpoint", default=None, help="rank 0 saves the parameters here after each epoch")
-    parser.add_argument("--log-every", type=_common.positive_int, default=20)
+    parser.add_argument("--log-every", type=common.positive_int, default=20)
     parser.add_argument("--context", choices=("cpu", "gpu"), default="cpu",
                         help="gpu: rank r uses GPU number hvd.local_rank() of its node (a CUDA build of MXNet)")
     return parser, parser.parse_args(argv)
@@ -73,7 +73,7 @@ def main(argv=None):
                       verbose=rank == 0)
     images = mx.nd.array(data.to_float(mnist.x_train, "NCHW"), ctx=context)
     labels = mx.nd.array(mnist.y_train, ctx=context, dtype="float32")
-    steps_per_epoch = _common.steps_per_epoch(len(labels), args.batch_size, size, parser)
+    steps_per_epoch = common.steps_per_epoch(len(labels), args.batch_size, size, parser)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)
@@ -82,7 +82,7 @@ def main(argv=None):
     model = models.lenet5("gluon", context=context)
     params = model.collect_params()
     hvd.broadcast_parameters(params, root_rank=0)  # HPML: every rank starts from rank 0's weights
-    initial = _common.gluon_arrays(model)
+    initial = common.gluon_arrays(model)
     model.hybridize(static_alloc=True, static_shape=True)
     loss_function = gluon.loss.SoftmaxCrossEntropyLoss()
 
@@ -97,7 +97,7 @@ def main(argv=None):
     step = 0
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        for indices in _common.global_batches(len(labels), args.batch_size, rank, size, args.seed, epoch):
+        for indices in common.global_batches(len(labels), args.batch_size, rank, size, args.seed, epoch):
             if step >= total_steps:
                 break
             batch = mx.nd.array(indices, ctx=context, dtype="int32")
@@ -123,8 +123,8 @@ def main(argv=None):
     global_losses = hvd.allreduce(mx.nd.array(local_losses), average=True, name="losses").asnumpy()
     images_per_second = step * args.batch_size / seconds if seconds > 0 else 0.0
     total_rate = hvd.allreduce(mx.nd.array([images_per_second]), average=False, name="rate").asscalar()
-    final = _common.gluon_arrays(model)
-    param_sum, param_digest = _common.checksum(final)
+    final = common.gluon_arrays(model)
+    param_sum, param_digest = common.checksum(final)
     update_norm = float(np.sqrt(sum(np.sum((a.astype(np.float64) - b) ** 2) for a, b in zip(final, initial))))
 
     result = {"rank": rank, "size": size, "steps": step, "batch_size": args.batch_size,

@@ -42,29 +42,29 @@ import numpy as np
 import tensorflow as tf
 
 from hpml_helpers import data, models
-from hpml_helpers.distributed import emit_result
-from hpml_helpers.workers import _common
+from hpml_helpers.workers._common import emit_result
+import hpml_helpers.workers._common as common
 
 
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=_common.positive_int, default=1)
-    parser.add_argument("--batch-size", type=_common.positive_int, default=64, help="per worker")
-    parser.add_argument("--learning-rate", type=_common.positive_float, default=0.05,
+    parser.add_argument("--epochs", type=common.positive_int, default=1)
+    parser.add_argument("--batch-size", type=common.positive_int, default=64, help="per worker")
+    parser.add_argument("--learning-rate", type=common.positive_float, default=0.05,
                         help="rate for one worker's batch; scaled by the number of workers (--lr-scaling)")
     parser.add_argument("--lr-scaling", choices=("linear", "none"), default="linear")
-    parser.add_argument("--warmup-epochs", type=_common.nonnegative_float, default=1.0,
+    parser.add_argument("--warmup-epochs", type=common.nonnegative_float, default=1.0,
                         help="epochs of Horovod's warmup from rate/size to the scaled rate (0: none)")
-    parser.add_argument("--momentum", type=_common.nonnegative_float, default=0.9)
-    parser.add_argument("--num-train", type=_common.positive_int, default=None,
+    parser.add_argument("--momentum", type=common.nonnegative_float, default=0.9)
+    parser.add_argument("--num-train", type=common.positive_int, default=None,
                         help="use the first N training images (default: all)")
-    parser.add_argument("--num-test", type=_common.positive_int, default=None)
+    parser.add_argument("--num-test", type=common.positive_int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--same-initial-weights", action="store_true",
                         help="seed every rank's initialiser alike (default: seed + rank, so the broadcast matters)")
     parser.add_argument("--checkpoint", default=None,
                         help="rank 0 saves the weights here after each epoch (.h5: one HDF5 file)")
-    parser.add_argument("--log-every", type=_common.positive_int, default=20)
+    parser.add_argument("--log-every", type=common.positive_int, default=20)
     parser.add_argument("--context", choices=("cpu", "gpu"), default="cpu",
                         help="gpu: rank r uses GPU number hvd.local_rank() of its node (a CUDA build of TF)")
     return parser, parser.parse_args(argv)
@@ -83,7 +83,7 @@ def use_one_gpu_per_rank():
 def shard(images, labels, args, rank, size):
     """This rank's batches for all epochs (a tf.data dataset) and their number, by the global-batch rule."""
     indices = np.concatenate([batch for epoch in range(args.epochs) for batch in
-                              _common.global_batches(len(labels), args.batch_size, rank, size, args.seed, epoch)])
+                              common.global_batches(len(labels), args.batch_size, rank, size, args.seed, epoch)])
     images, labels = tf.constant(images), tf.constant(labels)
     # Batches of indices gathered from the arrays: no copy of the data set per epoch.
     return (tf.data.Dataset.from_tensor_slices(indices).batch(args.batch_size, drop_remainder=True)
@@ -139,7 +139,7 @@ def main(argv=None):
     mnist = data.load("mnist", source="subset", num_train=args.num_train, num_test=args.num_test,
                       verbose=rank == 0)
     images, labels = data.to_float(mnist.x_train, "NHWC"), mnist.y_train.astype(np.int64)
-    steps_per_epoch = _common.steps_per_epoch(len(labels), args.batch_size, size, parser)
+    steps_per_epoch = common.steps_per_epoch(len(labels), args.batch_size, size, parser)
     dataset, total_steps = shard(images, labels, args, rank, size)  # HPML: this rank's shard
 
     # Different initial weights per rank, on purpose (see step 2), unless --same-initial-weights.
@@ -178,7 +178,7 @@ def main(argv=None):
     global_losses = np.asarray(hvd.allreduce(local_losses, op=hvd.Average, name="losses"))  # HPML: global loss
     total_rate = float(np.asarray(hvd.allreduce(np.array([images_per_second]), op=hvd.Sum, name="rate"))[0])
     final = model.get_weights()
-    param_sum, param_digest = _common.checksum(final)
+    param_sum, param_digest = common.checksum(final)
     update_norm = float(np.sqrt(sum(np.sum((a.astype(np.float64) - b) ** 2) for a, b in zip(final, initial))))
 
     result = {"rank": rank, "size": size, "steps": steps, "batch_size": args.batch_size,

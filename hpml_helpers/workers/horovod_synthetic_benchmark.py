@@ -25,8 +25,8 @@ from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
 from hpml_helpers import data, models
-from hpml_helpers.distributed import emit_result
-from hpml_helpers.workers import _common
+from hpml_helpers.workers._common import emit_result
+import hpml_helpers.workers._common as common
 
 MODEL_SHAPES = {"lenet5": (28, 28, 1), "resnet-small": (32, 32, 3)}
 
@@ -34,11 +34,11 @@ MODEL_SHAPES = {"lenet5": (28, 28, 1), "resnet-small": (32, 32, 3)}
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODEL_SHAPES), default="lenet5")
-    parser.add_argument("--batch-size", type=_common.positive_int, default=64, help="per worker")
-    parser.add_argument("--num-warmup-batches", type=_common.nonnegative_int, default=10)
-    parser.add_argument("--num-batches-per-iter", type=_common.positive_int, default=10)
-    parser.add_argument("--num-iters", type=_common.positive_int, default=5)
-    parser.add_argument("--num-classes", type=_common.positive_int, default=10)
+    parser.add_argument("--batch-size", type=common.positive_int, default=64, help="per worker")
+    parser.add_argument("--num-warmup-batches", type=common.nonnegative_int, default=10)
+    parser.add_argument("--num-batches-per-iter", type=common.positive_int, default=10)
+    parser.add_argument("--num-iters", type=common.positive_int, default=5)
+    parser.add_argument("--num-classes", type=common.positive_int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--context", choices=("cpu", "gpu"), default="cpu",
                         help="gpu: rank r uses GPU number hvd.local_rank() of its node (a CUDA build of MXNet)")

@@ -28,8 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from hpml_helpers import data, models
-from hpml_helpers.distributed import emit_result
-from hpml_helpers.workers import _common
+from hpml_helpers.workers._common import emit_result
+import hpml_helpers.workers._common as common
 
 MODEL_SHAPES = {"lenet5": (28, 28, 1), "resnet50": (224, 224, 3)}
 
@@ -37,11 +37,11 @@ MODEL_SHAPES = {"lenet5": (28, 28, 1), "resnet50": (224, 224, 3)}
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODEL_SHAPES), default="lenet5")
-    parser.add_argument("--batch-size", type=_common.positive_int, default=64, help="per worker")
-    parser.add_argument("--num-warmup-batches", type=_common.nonnegative_int, default=10)
-    parser.add_argument("--num-batches-per-iter", type=_common.positive_int, default=10)
-    parser.add_argument("--num-iters", type=_common.positive_int, default=5)
-    parser.add_argument("--num-classes", type=_common.positive_int, default=10)
+    parser.add_argument("--batch-size", type=common.positive_int, default=64, help="per worker")
+    parser.add_argument("--num-warmup-batches", type=common.nonnegative_int, default=10)
+    parser.add_argument("--num-batches-per-iter", type=common.positive_int, default=10)
+    parser.add_argument("--num-iters", type=common.positive_int, default=5)
+    parser.add_argument("--num-classes", type=common.positive_int, default=10)
     parser.add_argument("--fp16-allreduce", action="store_true",
                         help="send the gradients as float16 (half the bytes; Horovod's Compression.fp16)")
     parser.add_argument("--seed", type=int, default=0)

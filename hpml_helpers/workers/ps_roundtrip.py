@@ -11,7 +11,7 @@ import time
 
 import hpml_helpers  # noqa: F401  (applies the MXNet numpy shim)
 import mxnet as mx
-from hpml_helpers.distributed import emit_result
+from hpml_helpers.workers._common import emit_result
 
 mode = os.environ.get("HPML_KVSTORE", "dist_sync")
 kvstore = mx.kv.create(mode)  # HPML: connect to the scheduler; workers get their rank from it

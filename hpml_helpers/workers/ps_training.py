@@ -35,23 +35,23 @@ import mxnet as mx
 from mxnet import autograd, gluon
 
 from hpml_helpers import data, models
-from hpml_helpers.distributed import KVSTORE_MODES, emit_result
-from hpml_helpers.workers import _common
+from hpml_helpers.workers._common import KVSTORE_MODES, emit_result
+import hpml_helpers.workers._common as common
 
 
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=KVSTORE_MODES, default=os.environ.get("HPML_KVSTORE", "dist_sync"),
                         help="kvstore type (default: $HPML_KVSTORE, set by the launcher)")
-    parser.add_argument("--epochs", type=_common.positive_int, default=1)
-    parser.add_argument("--batch-size", type=_common.positive_int, default=64, help="per worker")
-    parser.add_argument("--learning-rate", type=_common.positive_float, default=0.1)
-    parser.add_argument("--momentum", type=_common.nonnegative_float, default=0.0)
-    parser.add_argument("--num-train", type=_common.positive_int, default=None)
-    parser.add_argument("--num-test", type=_common.positive_int, default=1000)
-    parser.add_argument("--max-steps", type=_common.nonnegative_int, default=None)
+    parser.add_argument("--epochs", type=common.positive_int, default=1)
+    parser.add_argument("--batch-size", type=common.positive_int, default=64, help="per worker")
+    parser.add_argument("--learning-rate", type=common.positive_float, default=0.1)
+    parser.add_argument("--momentum", type=common.nonnegative_float, default=0.0)
+    parser.add_argument("--num-train", type=common.positive_int, default=None)
+    parser.add_argument("--num-test", type=common.positive_int, default=1000)
+    parser.add_argument("--max-steps", type=common.nonnegative_int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--log-every", type=_common.positive_int, default=20)
+    parser.add_argument("--log-every", type=common.positive_int, default=20)
     return parser, parser.parse_args(argv)
 
 
@@ -71,7 +71,7 @@ def main(argv=None):
     labels = mx.nd.array(mnist.y_train, dtype="float32")
     test_images = mx.nd.array(data.to_float(mnist.x_test, "NCHW"))
     test_labels = mx.nd.array(mnist.y_test, dtype="float32")
-    steps_per_epoch = _common.steps_per_epoch(len(labels), args.batch_size, num_workers, parser)
+    steps_per_epoch = common.steps_per_epoch(len(labels), args.batch_size, num_workers, parser)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)
@@ -92,7 +92,7 @@ def main(argv=None):
     start = time.perf_counter()
     for epoch in range(args.epochs):
         # The shard of this worker: the same permutation everywhere, every N-th element from position rank.
-        for indices in _common.global_batches(len(labels), args.batch_size, rank, num_workers, args.seed, epoch):
+        for indices in common.global_batches(len(labels), args.batch_size, rank, num_workers, args.seed, epoch):
             if step >= total_steps:
                 break
             batch = mx.nd.array(indices, dtype="int32")

@@ -31,21 +31,21 @@ import numpy as np
 import tensorflow as tf
 
 from hpml_helpers import data, models
-from hpml_helpers.distributed import emit_result
-from hpml_helpers.workers import _common
+from hpml_helpers.workers._common import emit_result
+import hpml_helpers.workers._common as common
 
 
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=_common.positive_int, default=1)
-    parser.add_argument("--batch-size", type=_common.positive_int, default=64, help="per worker")
-    parser.add_argument("--learning-rate", type=_common.positive_float, default=0.05)
-    parser.add_argument("--momentum", type=_common.nonnegative_float, default=0.9)
-    parser.add_argument("--num-train", type=_common.positive_int, default=None)
-    parser.add_argument("--num-test", type=_common.positive_int, default=None)
-    parser.add_argument("--max-steps", type=_common.nonnegative_int, default=None)
+    parser.add_argument("--epochs", type=common.positive_int, default=1)
+    parser.add_argument("--batch-size", type=common.positive_int, default=64, help="per worker")
+    parser.add_argument("--learning-rate", type=common.positive_float, default=0.05)
+    parser.add_argument("--momentum", type=common.nonnegative_float, default=0.9)
+    parser.add_argument("--num-train", type=common.positive_int, default=None)
+    parser.add_argument("--num-test", type=common.positive_int, default=None)
+    parser.add_argument("--max-steps", type=common.nonnegative_int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--log-every", type=_common.positive_int, default=20)
+    parser.add_argument("--log-every", type=common.positive_int, default=20)
     return parser, parser.parse_args(argv)
 
 
@@ -66,7 +66,7 @@ def main(argv=None):
     mnist = data.load("mnist", source="subset", num_train=args.num_train, num_test=args.num_test,
                       verbose=rank == 0)
     images, labels = data.to_float(mnist.x_train, "NHWC"), mnist.y_train.astype(np.int64)
-    steps_per_epoch = _common.steps_per_epoch(len(labels), args.batch_size, num_workers, parser)
+    steps_per_epoch = common.steps_per_epoch(len(labels), args.batch_size, num_workers, parser)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)
@@ -113,7 +113,7 @@ def main(argv=None):
     losses = [float(value) for value in losses]  # reading the values waits for the last step
     seconds = time.perf_counter() - start if start else 0.0
     images_per_second = (step - 1) * args.batch_size / seconds if seconds > 0 else 0.0
-    param_sum, param_digest = _common.checksum([variable.numpy() for variable in model.trainable_variables])
+    param_sum, param_digest = common.checksum([variable.numpy() for variable in model.trainable_variables])
 
     result = {"rank": rank, "num_workers": num_workers, "steps": step, "global_batch_size": global_batch,
               "losses": losses, "seconds": seconds, "images_per_second": images_per_second,

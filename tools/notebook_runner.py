@@ -8,9 +8,9 @@ results file.
 Executed copies (and HTML when asked) are written even when a cell fails, so nothing is lost.
 
 Command line:
-    python -m hpml_helpers.notebook_runner --mode full --out build/notebooks --html
-    python -m hpml_helpers.notebook_runner --mode smoke 00-setup-check
-Used by tests/test_notebooks.py and the Makefile.
+    python -m tools.notebook_runner --mode full --out build/notebooks --html
+    python -m tools.notebook_runner --mode smoke 00-setup-check
+(from the repository root). Used by tests/test_notebooks.py, tests/test_docs.py and the Makefile.
 """
 import argparse
 import json
@@ -20,8 +20,10 @@ import sys
 import threading
 import time
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+if __package__ in (None, ""):  # run as a file (python tools/notebook_runner.py): the kit must be importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from hpml_helpers.paths import BUILD_DIR, NOTEBOOK_DIR  # noqa: E402
 MODES = ("smoke", "full")
 _PEAK_MARKER = "HPML_PEAK_RSS_KB"
 KEY_RESULT_MARKER = "HPML_KEY_RESULT:"
@@ -194,7 +196,7 @@ def record(result, results_file):
 
 
 def format_table(results):
-    """A Markdown table of results: notebook, mode, wall time, peak memory, key results."""
+    """A Markdown table of results (notebook, mode, wall time, peak memory, key results) for build/report.md."""
     lines = ["| notebook | mode | ok | wall time (s) | kernel peak (MB) | peak with workers (MB) | key result |",
              "|---|---|---|---|---|---|---|"]
     for result in results:
@@ -209,10 +211,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Execute the HPML-CNN notebooks")
     parser.add_argument("names", nargs="*", help="notebook stems (default: all)")
     parser.add_argument("--mode", choices=MODES, default="full")
-    parser.add_argument("--out", default=str(REPO_ROOT / "build" / "notebooks"),
+    parser.add_argument("--out", default=str(BUILD_DIR / "notebooks"),
                         help="folder for executed copies")
     parser.add_argument("--html", action="store_true", help="also write HTML copies")
-    parser.add_argument("--results", default=str(REPO_ROOT / "build" / "notebook_results.json"))
+    parser.add_argument("--results", default=str(BUILD_DIR / "notebook_results.json"))
     parser.add_argument("--report", default=None, help="also write the table to this Markdown file")
     parser.add_argument("--cell-timeout", type=int, default=900)
     args = parser.parse_args(argv)
