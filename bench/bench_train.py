@@ -6,7 +6,9 @@ after the first, so tracing and graph building are left out) of:
   optimizer, verbose=0);
 - Gluon: ``train(framework="gluon")`` vs the fastest plain hand-written loop (data on the device,
   batches gathered by index, hybridized with static_alloc/static_shape, no metrics at all);
-and the ratio kit / plain (target: >= 0.95). The cases run alternately for a few rounds and the best
+and the ratio kit / plain (target: >= 0.95). A last pair of rows shows that large-batch training runs
+through the same loop: ``large_batch.train_run`` (momentum SGD, test set scored every epoch) timed against
+``train.train`` called with the same settings (their ratio should be about 1). The cases run alternately for a few rounds and the best
 epoch of each is kept: other processes on the machine only ever slow an epoch down, so the best one is
 the closest to the true speed.
 
@@ -149,7 +151,33 @@ def run(quick=False):
         rows.append({"benchmark": BENCHMARK, "case": f"{framework}: kit / plain", "value": round(ratio, 3),
                      "unit": "ratio", "note": f"target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'NOT met'}"
                                               f" (median of paired epochs: {paired:.3f})"})
+    rows += _large_batch_rows(x, y, source)
     return rows
+
+
+def _large_batch_rows(x, y, source):
+    """large_batch.train_run against train.train with its settings: the same loop, so the same speed."""
+    from hpml_helpers import large_batch, models, train
+
+    x_test, y_test = x[:500], y[:500]
+    settings = dict(batch_size=4 * BATCH_SIZE, num_epochs=3)
+    seconds = {}
+    for case in ("train.train", "large_batch.train_run"):
+        start = time.perf_counter()
+        if case == "train.train":
+            train.train(models.lenet5("keras"), x, y, learning_rate=LEARNING_RATE, optimizer="sgd", momentum=0.9,
+                        validation_data=(x_test, y_test), progress=False, seed=0, **settings)
+        else:
+            large_batch.train_run(x, y, x_test, y_test, learning_rate=LEARNING_RATE, momentum=0.9, seed=0,
+                                  **settings)
+        seconds[case] = time.perf_counter() - start
+    note = (f"LeNet-5 (keras), momentum SGD, batch {settings['batch_size']}, {settings['num_epochs']} epochs, "
+            f"{len(x)} {source} images, test set scored each epoch; train_run's path: train.train")
+    return [{"benchmark": BENCHMARK, "case": f"keras: {case}", "value": round(value, 2), "unit": "s", "note": note}
+            for case, value in seconds.items()] + [
+        {"benchmark": BENCHMARK, "case": "keras: large_batch / train", "unit": "ratio",
+         "value": round(seconds["large_batch.train_run"] / seconds["train.train"], 3),
+         "note": "the same loop: about 1 (train_run also builds the model and its schedule)"}]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ message naming the file: delete it to start afresh.
 - ``run_path(folder, name, **settings)``: one file per run of a sweep, its name derived from the settings,
   so a changed parameter never picks up a stale checkpoint (used by ``ablation``, ``large_batch``,
   ``transfer`` and notebooks 04, 09 and 10).
+- ``resume(path, settings, loop, history, rng, num_epochs)`` and ``saver(...)``: what ``train.train`` calls
+  to read a checkpoint back into its loop (Keras or Gluon) and to write one after each epoch.
 - ``info(path)``: the metadata of a checkpoint (epochs done, settings), or None when there is none.
 Used by ``train.train``; no private file format: ``numpy.load`` opens it.
 """
@@ -115,3 +117,65 @@ def check_shapes(path, stored, current, what):
     if [tuple(np.shape(a)) for a in stored] != [tuple(np.shape(b)) for b in current]:
         raise CheckpointError(f"checkpoint {path} holds the {what} of another model (other layer shapes); "
                               f"{_delete_hint(path)}")
+
+
+# --- The training loop's state (train.py's Keras and Gluon loops: .model, and .optimizer or .trainer) ----------
+def _weights(loop):
+    if hasattr(loop, "trainer"):  # Gluon
+        return [parameter.data(loop.context).asnumpy() for parameter in loop.model.collect_params().values()]
+    return loop.model.get_weights()
+
+
+def _optimizer_state(loop, folder):
+    if not hasattr(loop, "trainer"):
+        return [variable.numpy() for variable in loop.optimizer.variables]
+    # The Trainer writes its state (momentum, update count, schedule) to a file only: read it back as bytes.
+    scratch = folder / f".trainer-{os.getpid()}-{id(loop)}.states"
+    try:
+        loop.trainer.save_states(str(scratch))
+        return [np.frombuffer(scratch.read_bytes(), dtype=np.uint8)]
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def _restore(loop, weights, optimizer_state, folder):
+    if not hasattr(loop, "trainer"):
+        loop.model.set_weights(weights)
+        for variable, value in zip(loop.optimizer.variables, optimizer_state):
+            variable.assign(value)
+        return
+    import mxnet as mx
+
+    for parameter, value in zip(loop.model.collect_params().values(), weights):
+        parameter.set_data(mx.nd.array(value, dtype=value.dtype))
+    scratch = folder / f".trainer-{os.getpid()}-{id(loop)}.states"
+    try:
+        scratch.write_bytes(np.asarray(optimizer_state[0], dtype=np.uint8).tobytes())
+        loop.trainer.load_states(str(scratch))
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def resume(path, settings, loop, history, rng, num_epochs):
+    """Load the checkpoint at ``path`` (if any) into the loop, ``history`` and ``rng``; returns the epochs done."""
+    stored = load(path, settings)
+    if stored is None:
+        return 0
+    meta, weights, optimizer_state = stored
+    if meta["epochs"] > num_epochs:
+        raise CheckpointError(f"checkpoint {path} holds {meta['epochs']} epochs, more than num_epochs={num_epochs}; "
+                              f"ask for more epochs or {_delete_hint(path)}")
+    check_shapes(path, weights, _weights(loop), "weights")
+    _restore(loop, weights, optimizer_state, path.parent)
+    history.restore(meta["history"])
+    rng.bit_generator.state = meta["rng"]  # the shuffles continue as if never stopped
+    return meta["epochs"]
+
+
+def saver(path, settings, loop, history, rng):
+    """``save(epoch)``: write the loop's state, ``history`` and ``rng`` to ``path`` after that many epochs."""
+    def save_epoch(epoch):
+        meta = {"epochs": epoch, "settings": settings, "history": history.state(), "rng": rng.bit_generator.state}
+        save(path, meta, _weights(loop), _optimizer_state(loop, path.parent))
+
+    return save_epoch

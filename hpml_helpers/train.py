@@ -341,19 +341,6 @@ class _KerasLoop:
     def validate(self):
         return _keras_evaluate(self.model, *self.validation)
 
-    def weights(self):
-        return self.model.get_weights()
-
-    def set_weights(self, weights):
-        self.model.set_weights(weights)
-
-    def optimizer_state(self, folder):
-        return [variable.numpy() for variable in self.optimizer.variables]
-
-    def set_optimizer_state(self, state, folder):
-        for variable, value in zip(self.optimizer.variables, state):
-            variable.assign(value)
-
 
 def _keras_evaluate(model, images, labels, batch_size=500):
     """(mean loss, accuracy) of a Keras model on prepared images and labels."""
@@ -424,30 +411,6 @@ class _GluonLoop:
     def validate(self):
         return _gluon_evaluate(self.model, self.loss_function, *self.validation)
 
-    def weights(self):
-        return [parameter.data(self.context).asnumpy() for parameter in self.model.collect_params().values()]
-
-    def set_weights(self, weights):
-        for parameter, value in zip(self.model.collect_params().values(), weights):
-            parameter.set_data(self.mx.nd.array(value, dtype=value.dtype))
-
-    def optimizer_state(self, folder):
-        # The Trainer writes its state (momentum, update count, schedule) to a file only: read it back as bytes.
-        scratch = folder / f".trainer-{id(self)}.states"
-        try:
-            self.trainer.save_states(str(scratch))
-            return [np.frombuffer(scratch.read_bytes(), dtype=np.uint8)]
-        finally:
-            scratch.unlink(missing_ok=True)
-
-    def set_optimizer_state(self, state, folder):
-        scratch = folder / f".trainer-{id(self)}.states"
-        try:
-            scratch.write_bytes(np.asarray(state[0], dtype=np.uint8).tobytes())
-            self.trainer.load_states(str(scratch))
-        finally:
-            scratch.unlink(missing_ok=True)
-
 
 def _gluon_context(model):
     """The context the model's parameters live on."""
@@ -489,7 +452,7 @@ def train(model, x_train, y_train, framework="keras", num_epochs=5, batch_size=6
     path = None if checkpoint is None else validation.check_path(checkpoint, "checkpoint")
     loop_class = _KerasLoop if framework == "keras" else _GluonLoop
     loop = loop_class(model, x, y, batch_size, learning_rate, optimizer, momentum, held_out)
-    history, rng, first_epoch = History(framework), np.random.default_rng(seed), 0
+    history, rng = History(framework), np.random.default_rng(seed)
     if path is None:
         return _run_epochs(loop, history, len(x), num_epochs, batch_size, progress, rng, 0, lambda epoch: None)
     rate = learning_rate.get_config() if isinstance(learning_rate, schedules.WarmupStepSchedule) else learning_rate
@@ -497,23 +460,9 @@ def train(model, x_train, y_train, framework="keras", num_epochs=5, batch_size=6
                 "learning_rate": rate, "optimizer": optimizer, "momentum": momentum, "seed": seed,
                 "data": checkpoints.data_fingerprint(x, y),
                 "validation": held_out and checkpoints.data_fingerprint(*held_out)}
-    stored = checkpoints.load(path, settings)
-    if stored is not None:
-        meta, weights, optimizer_state = stored
-        if meta["epochs"] > num_epochs:
-            raise checkpoints.CheckpointError(f"checkpoint {path} holds {meta['epochs']} epochs, more than "
-                                              f"num_epochs={num_epochs}; delete it or ask for more epochs")
-        checkpoints.check_shapes(path, weights, loop.weights(), "weights")
-        loop.set_weights(weights)
-        loop.set_optimizer_state(optimizer_state, path.parent)
-        history.restore(meta["history"])
-        rng.bit_generator.state = meta["rng"]  # the shuffles continue as if never stopped
-        first_epoch = history.resumed_epochs = meta["epochs"]
-
-    def save(epoch):
-        meta = {"epochs": epoch, "settings": settings, "history": history.state(), "rng": rng.bit_generator.state}
-        checkpoints.save(path, meta, loop.weights(), loop.optimizer_state(path.parent))
-
+    first_epoch = checkpoints.resume(path, settings, loop, history, rng, num_epochs)
+    history.resumed_epochs = first_epoch
+    save = checkpoints.saver(path, settings, loop, history, rng)
     return _run_epochs(loop, history, len(x), num_epochs, batch_size, progress, rng, first_epoch, save)
 
 

@@ -124,7 +124,7 @@ def test_worker_without_result_line_is_an_error(tmp_path):
 def test_output_is_streamed_with_rank_prefixes(tmp_path, capsys):
     script = write_worker(tmp_path, "talks", """
         import hpml_helpers, horovod.mxnet as hvd
-        from hpml_helpers.distributed import emit_result
+        from hpml_helpers.workers._common import emit_result
         hvd.init()
         print("hello from", hvd.rank(), flush=True)
         emit_result({"rank": hvd.rank()})
@@ -144,7 +144,7 @@ def test_clear_errors_for_bad_requests():
         distributed.run_parameter_server("ps_roundtrip", mode="sync")
     with pytest.raises(ValueError, match="env must be one of"):
         distributed.run_horovod("allreduce_check", env="pytorch")
-    with pytest.raises(ValueError, match="timeout must be a positive number"):
+    with pytest.raises(ValueError, match="timeout must be a finite positive number"):
         distributed.run_horovod("allreduce_check", timeout=0)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -165,7 +165,7 @@ def test_missing_horovod_environment_says_how_to_install(monkeypatch, tmp_path):
 def test_tf_multiworker_gives_each_worker_its_tf_config_and_thread_limits(tmp_path):
     script = write_worker(tmp_path, "shows_tf_config", """
         import json, os
-        from hpml_helpers.distributed import emit_result
+        from hpml_helpers.workers._common import emit_result
         config = json.loads(os.environ["TF_CONFIG"])
         emit_result({"rank": config["task"]["index"], "config": config,
                      "threads": os.environ["OMP_NUM_THREADS"], "extra": os.environ["HPML_EXTRA"]})

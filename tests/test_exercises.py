@@ -37,8 +37,8 @@ def test_check(check, right, wrong, placeholder, capsys):
     assert "Not answered yet" in capsys.readouterr().out
 
 
-def test_wrong_kind_of_answer_is_a_type_error():
-    with pytest.raises(TypeError, match="answer must be a number"):
-        exercises.check_allreduce_sum(2, "three")
-    with pytest.raises(TypeError, match="pass a function"):
-        exercises.check_gemm_flops(8)
+def test_wrong_kind_of_answer_prints_what_is_wrong(capsys):
+    assert exercises.check_allreduce_sum(2, "three") is False
+    assert "answer must be a number" in capsys.readouterr().out
+    assert exercises.check_gemm_flops(8) is False
+    assert "flops_function must be a function" in capsys.readouterr().out

@@ -28,8 +28,8 @@ def test_hints_name_the_usual_mistakes(capsys):
     assert "3 x the forward" in capsys.readouterr().out
 
 
-def test_wrong_kind_of_answer_is_a_type_error():
-    with pytest.raises(TypeError, match="answer must be a number"):
-        exercises.check_arithmetic_intensity("132")
-    with pytest.raises(TypeError, match="'memory' or 'compute'"):
-        exercises.check_roofline_bound(0.5, 200.0, 20.0, 1)
+def test_wrong_kind_of_answer_prints_what_is_wrong(capsys):
+    assert exercises.check_arithmetic_intensity("132") is False
+    assert "answer must be a number" in capsys.readouterr().out
+    assert exercises.check_roofline_bound(0.5, 200.0, 20.0, 1) is False
+    assert "'memory' or 'compute'" in capsys.readouterr().out
