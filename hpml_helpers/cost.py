@@ -2,9 +2,11 @@
 
 - ``count(model, input_shape=None)`` walks the model's graph (Functional or Sequential, nested models
   included, recursively) and returns a ``Cost``: ``cost.params``, ``cost.macs``, ``cost.flops``, a
-  per-layer ``cost.table()`` (text, or a list of dicts) and ``cost.plot()`` (bar charts per layer).
-- ``compare({"VGG-16": vgg, "ResNet-50": resnet})`` gives one row per model (params, MACs, FLOPs).
-- ``format_table(rows)`` prints a list of dicts as aligned text.
+  per-layer ``cost.table()`` (a DataFrame, or a list of dicts) and ``cost.plot()`` (bar charts per layer).
+- ``count_architecture(build)`` costs ``build()``'s model without allocating its weights (VGG-16 in no memory).
+- ``compare({"VGG-16": vgg, "ResNet-50": resnet})`` gives one row per model (params, MACs, FLOPs);
+  ``table(rows)`` shows such rows as a DataFrame and ``plot_model_costs(rows)`` draws them.
+- ``PUBLISHED_TOP1``: the published ImageNet top-1 accuracy of the models notebook 06 counts, with sources.
 
 Counting conventions (the ones the published numbers below use):
 - One MAC is one multiply-add. FLOPs = 2 x MACs. Counts are per image (batch size 1).
@@ -37,14 +39,25 @@ Checked against published numbers (tests/test_cost.py, within 2%):
 - MobileNet v1 (``keras.applications.MobileNet``, 224x224): 569 M mult-adds, 4.2 M parameters
   (Howard et al. 2017, Table 8).
 
-Used by notebooks 04-alexnet-depth-ablation and 06-compute-and-hardware.
+Used by notebooks 04-alexnet-depth-ablation, 06-compute-and-hardware and 07-distributed-sgd.
 """
 import math
+
+from .validation import check_bool, check_sequence, is_integer
 
 # Layers with weights whose inference cost is elementwise (or a look-up): 0 MACs by convention.
 ZERO_MAC_WEIGHTED_LAYERS = ("BatchNormalization", "LayerNormalization", "GroupNormalization",
                             "Normalization", "PReLU", "Embedding")
 TABLE_COLUMNS = ("name", "type", "output_shape", "params", "macs")
+
+# Published ImageNet top-1 accuracy (single centre crop, ILSVRC-2012 validation set), next to the counts.
+KERAS_APPLICATIONS_TABLE = "Keras Applications table, https://keras.io/api/applications/"
+PUBLISHED_TOP1 = {
+    "AlexNet": (56.5, "torchvision AlexNet_Weights.IMAGENET1K_V1 (acc@1 56.522), same single-tower layout "
+                      "as counted here; Krizhevsky et al. 2012, Table 2: one CNN, 40.7% top-1 error = 59.3%"),
+    "VGG-16": (71.3, KERAS_APPLICATIONS_TABLE), "InceptionV3": (77.9, KERAS_APPLICATIONS_TABLE),
+    "ResNet-50": (74.9, KERAS_APPLICATIONS_TABLE), "ResNet-101": (76.4, KERAS_APPLICATIONS_TABLE),
+}
 
 
 class Cost:
@@ -70,21 +83,30 @@ class Cost:
         """Floating-point operations for one image: 2 per MAC (a multiply and an add)."""
         return 2 * self.macs
 
-    def table(self, as_text=True, nonzero_only=False):
-        """The per-layer table as aligned text (default) or as a list of dicts."""
-        rows = [row for row in self.rows if row["params"] or row["macs"]] if nonzero_only else self.rows
-        if not as_text:
+    def table(self, as_text=None, nonzero_only=False):
+        """The per-layer table as a DataFrame with a total line (default), or, with ``as_text=False``,
+        the rows as a list of dicts (notebook 04 reads them)."""
+        if as_text is not None:
+            check_bool(as_text, "as_text")
+        rows = [row for row in self.rows if row["params"] or row["macs"]] if check_bool(
+            nonzero_only, "nonzero_only") else self.rows
+        if as_text is False:
             return [dict(row) for row in rows]
         total = {"name": "total", "type": "", "output_shape": "", "params": self.params, "macs": self.macs}
-        return (format_table(rows + [total], TABLE_COLUMNS)
-                + f"\n{self.model_name}: {self.params / 1e6:.2f} M parameters, {self.macs / 1e9:.3f} GMAC"
+        return table([dict(row, output_shape=str(row["output_shape"])) for row in rows] + [total],
+                     list(TABLE_COLUMNS))
+
+    def summary(self):
+        """One line: parameters, MACs and FLOPs per image of this model."""
+        return (f"{self.model_name}: {self.params / 1e6:.2f} M parameters, {self.macs / 1e9:.3f} GMAC"
                 f" = {self.flops / 1e9:.3f} GFLOP per image of shape {self.input_shape}")
 
     def plot(self, nonzero_only=True, figsize=None):
         """Bar charts of MACs and parameters per layer; returns the matplotlib figure."""
         import matplotlib.pyplot as plt
 
-        rows = [row for row in self.rows if row["params"] or row["macs"]] if nonzero_only else self.rows
+        rows = [row for row in self.rows if row["params"] or row["macs"]] if check_bool(
+            nonzero_only, "nonzero_only") else self.rows
         names = [row["name"] for row in rows]
         figsize = figsize or (max(6.0, 0.25 * len(rows) + 2.0), 6.0)
         figure, (macs_axis, params_axis) = plt.subplots(2, 1, sharex=True, figsize=figsize)
@@ -100,37 +122,23 @@ class Cost:
         return figure
 
     def __str__(self):
-        return self.table()
+        return self.table().to_string() + "\n" + self.summary()
 
     def __repr__(self):
         return (f"Cost({self.model_name!r}: params={self.params:,}, macs={self.macs:,}, "
                 f"flops={self.flops:,}, layers={len(self.rows)})")
 
 
-def format_table(rows, columns=None):
-    """A list of dicts as aligned text; integers get thousands separators."""
-    if not isinstance(rows, (list, tuple)) or not all(isinstance(row, dict) for row in rows):
+def table(rows, columns=None):
+    """A list of dicts (``compare`` rows, ``Cost.table(as_text=False)`` rows) as a DataFrame for display."""
+    from . import tables
+
+    rows = check_sequence(rows, "rows", allow_empty=True)
+    if not all(isinstance(row, dict) for row in rows):
         raise TypeError("rows must be a list of dicts")
-    if not rows:
-        return ""
-    columns = list(columns or rows[0].keys())
-
-    def cell(value):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return str(value)
-        return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
-
-    cells = [[cell(row.get(column, "")) for column in columns] for row in rows]
-    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    numeric = [all(isinstance(row.get(column), (int, float)) or row.get(column) == "" for row in rows)
-               for column in columns]
-
-    def line(values):
-        return "  ".join(value.rjust(width) if right else value.ljust(width)
-                         for value, width, right in zip(values, widths, numeric)).rstrip()
-
-    header = line(columns)
-    return "\n".join([header, "-" * len(header)] + [line(values) for values in cells])
+    if columns is not None:
+        columns = check_sequence(columns, "columns")
+    return tables.table(rows, columns=columns)
 
 
 def count(model, input_shape=None):
@@ -140,12 +148,73 @@ def count(model, input_shape=None):
         raise ValueError(f"model {model.name!r} ({type(model).__name__}) is a subclassed model without a "
                          "graph to walk: count its Functional or Sequential parts instead")
     shapes = _input_shapes(model, input_shape)
-    if isinstance(model, keras.Sequential) and not model.built:
-        model.build((None,) + shapes[0])
-    inputs = [keras.KerasTensor(shape=(None,) + shape, dtype="float32") for shape in shapes]
-    rows = []
-    _walk_model(model, inputs, prefix="", seen=set(), rows=rows)
+    if input_shape is not None:
+        _check_matches_model(model, shapes, input_shape)
+    try:
+        if isinstance(model, keras.Sequential) and not model.built:
+            model.build((None,) + shapes[0])
+        inputs = [keras.KerasTensor(shape=(None,) + shape, dtype="float32") for shape in shapes]
+        rows = []
+        _walk_model(model, inputs, prefix="", seen=set(), rows=rows)
+    except (ValueError, TypeError, IndexError) as error:
+        if input_shape is None or "cost counter does not know" in str(error):
+            raise
+        raise ValueError(f"input_shape {input_shape!r} does not fit model {model.name!r}: "
+                         f"{str(error).splitlines()[0]}") from None
     return Cost(model.name, shapes[0] if len(shapes) == 1 else shapes, rows)
+
+
+def _check_matches_model(model, shapes, input_shape):
+    """``input_shape`` must have the rank and channels the model was built for (the spatial size may differ)."""
+    if not model.built or not _has_inputs(model):
+        return
+    expected = [tuple(tensor.shape[1:]) for tensor in model.inputs]
+    if len(expected) != len(shapes):
+        raise ValueError(f"input_shape {input_shape!r} gives {len(shapes)} input(s) but model {model.name!r} "
+                         f"expects {len(expected)}: {expected}")
+    for shape, wanted in zip(shapes, expected):
+        if len(shape) != len(wanted) or (wanted[-1] is not None and shape[-1] != wanted[-1]):
+            raise ValueError(f"input_shape {input_shape!r} does not match model {model.name!r}, which expects "
+                             f"images of shape {wanted} (None: any size)")
+
+
+def count_architecture(build):
+    """(model, Cost) of ``build()``, a Keras model built without allocating its weights (notebooks 06, 07)."""
+    import keras
+
+    if not callable(build) or isinstance(build, keras.Model):  # a model is callable too: not what we need
+        raise TypeError(f"build must be a function returning a Keras model, got {type(build).__name__}")
+    # Keras 3 defers initializing variables created in a StatelessScope; we never initialize them.
+    from keras.src.backend.common import global_state
+
+    pending = list(global_state.get_global_attribute("uninitialized_variables", []) or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = build()
+            counted = count(model)
+    finally:  # forget our variables, so no later scope initializes them behind our back
+        global_state.set_global_attribute("uninitialized_variables", pending)
+    return model, counted
+
+
+def plot_model_costs(rows):
+    """Bars of GFLOPs (2 x MACs) and of million parameters per model, from ``compare`` rows (notebook 06)."""
+    rows = check_sequence(rows, "rows")
+    for row in rows:
+        if not isinstance(row, dict) or not {"model", "flops", "params"} <= set(row):
+            raise TypeError(f"rows must be compare() rows with model, flops and params, got {row!r}")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    names = [str(row["model"]) for row in rows]
+    for ax, key, scale, color, label in ((axes[0], "flops", 1e9, "tab:blue", "GFLOPs per image (forward)"),
+                                         (axes[1], "params", 1e6, "tab:orange", "parameters (millions)")):
+        bars = ax.bar(names, [row[key] / scale for row in rows], color=color)
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.set_title(label)
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    figure.tight_layout()
+    return figure
 
 
 def compare(models, input_shape=None):
@@ -168,6 +237,8 @@ def _keras_or_type_error(model):
     """Import Keras and check ``model`` is a Keras Model; Layers and Gluon blocks get a clear TypeError."""
     import keras
 
+    if model is None:
+        raise TypeError("model must be a Keras Model (Functional or Sequential), got None")
     if not isinstance(model, keras.Model):
         kind = type(model).__module__.split(".")[0] + "." + type(model).__name__
         hint = " (wrap a single layer in keras.Sequential)" if isinstance(model, keras.layers.Layer) else ""
@@ -178,14 +249,16 @@ def _keras_or_type_error(model):
 def _input_shapes(model, input_shape):
     """The per-image input shape(s), without the batch axis, as a list of int tuples."""
     if input_shape is not None:
+        if not isinstance(input_shape, (list, tuple)):
+            raise TypeError(f"input_shape must be a tuple such as (224, 224, 3), got {input_shape!r}")
         candidates = input_shape if input_shape and isinstance(input_shape[0], (list, tuple)) else [input_shape]
         shapes = []
         for shape in candidates:
             if not isinstance(shape, (list, tuple)) or not shape or not all(
-                    isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in shape):
+                    is_integer(size) and size > 0 for size in shape):
                 raise ValueError("input_shape must be the shape of one image without the batch axis, "
                                  f"e.g. (224, 224, 3), or a list of such shapes; got {input_shape!r}")
-            shapes.append(tuple(shape))
+            shapes.append(tuple(int(size) for size in shape))
         return shapes
     if not model.built or not _has_inputs(model):
         raise ValueError(f"model {model.name!r} is not built: pass input_shape, e.g. (224, 224, 3)")

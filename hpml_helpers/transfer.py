@@ -269,8 +269,8 @@ def label_sweep(pretrained, x_train, y_train, x_test, y_test, labels_per_class, 
     num_draws = validation.check_positive_int(num_draws, "num_draws")
     strategies = [validation.check_choice(name, "strategies", STRATEGIES)
                   for name in validation.check_sequence(strategies, "strategies")]
-    labels_per_class = [validation.check_positive_int(count, "labels_per_class")
-                        for count in validation.check_sequence(labels_per_class, "labels_per_class")]
+    labels_per_class = [None if count is None else validation.check_positive_int(count, "labels_per_class")
+                        for count in validation.check_sequence(labels_per_class, "labels_per_class")]  # None: all
     validation.check_bool(progress, "progress")
     _labels(y_train, "y_train")
     results = {name: np.full((len(labels_per_class), num_draws), np.nan) for name in strategies}

@@ -252,9 +252,9 @@ def test_killed_worker_fails_the_run_within_a_minute_and_leaves_no_process(tmp_p
 def test_tf_multiworker_rejects_bad_requests():
     with pytest.raises(ValueError, match="ports must be 2 different ports"):
         distributed.run_tf_multiworker("tf_multiworker_mnist", ports=[20001, 20001])
-    with pytest.raises(ValueError, match="num_workers must be a positive integer"):
+    with pytest.raises(ValueError, match="num_workers must be an integer >= 1"):
         distributed.run_tf_multiworker("tf_multiworker_mnist", num_workers=0)
-    with pytest.raises(ValueError, match="threads_per_worker must be a positive integer"):
+    with pytest.raises(ValueError, match="threads_per_worker must be an integer >= 1"):
         distributed.run_tf_multiworker("tf_multiworker_mnist", threads_per_worker=0)
     with pytest.raises(TypeError, match="env_vars must be a dict"):
         distributed.run_horovod("allreduce_check", env_vars=["OMP_NUM_THREADS=1"])
