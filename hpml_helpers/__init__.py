@@ -14,7 +14,8 @@ Modules, one concern each:
     cost         parameters and multiply-accumulates per layer of a Keras model
     visualize    filters, activations, activation maximization, saliency, occlusion
     ablation     the cluttered-MNIST task and the AlexNet layer-removal experiment (notebook 04)
-    hardware     roofline, memory bandwidth, oneDNN/threads/precision measurements (notebook 06)
+    roofline     memory bandwidth, layer intensities, the roofline model, GPU datasheets (notebook 06)
+    training_speed  oneDNN/threads/precision/XLA and Keras-vs-Gluon training speed, measured (notebook 06)
     schedules    learning-rate scaling and warmup schedules (Keras, Gluon, numpy)
     allreduce_model  the ring-allreduce cost model, fusion and the scaling projection
     large_batch  small vs large batch with linear scaling and warmup (notebook 09)
@@ -34,8 +35,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
 __all__ = ["ablation", "allreduce_model", "backends", "bench", "conv", "cost", "data", "distributed",
-           "distributed_plots", "exercises", "hardware", "interactive", "large_batch", "models", "paths", "schedules",
-           "tables", "threads", "train", "transfer", "validation", "visualize"]
+           "distributed_plots", "exercises", "interactive", "large_batch", "models", "paths", "schedules",
+           "tables", "threads", "train", "training_speed", "transfer", "validation", "visualize"]
 __version__ = "0.1.0"
 
 

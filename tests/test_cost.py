@@ -208,5 +208,5 @@ def test_table_plot_and_compare():
     rows = cost.compare({"mixed": model, "AlexNet": alexnet, "again": counted})
     assert [row["model"] for row in rows] == ["mixed", "AlexNet", "again"]
     assert rows[0]["macs"] == rows[2]["macs"] == 82_336 and rows[1]["params"] == 61_100_840
-    assert "AlexNet" in cost.format_table(rows)
+    assert "AlexNet" in cost.table(rows)["model"].tolist()
     assert "Cost('mixed'" in repr(counted)

@@ -26,10 +26,10 @@ RIGHT = {
     "check_output_size": lambda t: (lambda n, k, s, p: t((n + 2 * p - k) // s + 1),),
     "check_horizontal_edge_kernel": lambda t: (np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=t.dtype),),
     "check_conv_parameters": lambda t: (t(5), t(1), t(6), t(156)),
-    "check_sgd_update": lambda t: (lambda w, g, lr: (w - lr * g).astype(t.dtype),),
+    "check_sgd_update": lambda t: (lambda w, g, lr: (w - lr * g).astype(np.result_type(t.dtype, np.float32)),),
     "check_receptive_field": lambda t: ([(t(5), t(1)), (t(2), t(2)), (t(5), t(1))], t(14)),
-    "check_occlusion_minimum": lambda t: (HEAT_MAP.astype(t.dtype), (t(11), t(6))),
-    "check_ascent_step": lambda t: (lambda image, g, lr: (image + lr * g).astype(t.dtype),),
+    "check_occlusion_minimum": lambda t: (HEAT_MAP.astype(np.result_type(t.dtype, np.float32)), (t(11), t(6))),
+    "check_ascent_step": lambda t: (lambda image, g, lr: (image + lr * g).astype(np.result_type(t.dtype, np.float32)),),
     "check_conv_macs": lambda t: (t(27), t(5), t(64), t(192), t(223_948_800)),
     "check_worst_removal": lambda t: (tuple(t(v) for v in (3, 4, 6, 7)),),
     "check_parameters_saved": lambda t: (t(49_414_144),),
@@ -84,7 +84,9 @@ def test_right_answer_as_numpy_number_is_accepted(name, kind, capsys):
 @pytest.mark.parametrize("wrong", WRONG, ids=lambda w: getattr(w, "__name__", repr(w)))
 def test_wrong_answer_in_any_position_prints_and_returns_false(name, wrong, capsys):
     right = RIGHT[name](Numpy(np.float64))
-    for position in range(len(right)):
+    # A huge notebook setting (a 1e300 GFLOP/s peak) is a valid, if odd, one: that value goes in the answer only.
+    positions = [len(right) - 1] if isinstance(wrong, float) and wrong > 1e100 else range(len(right))
+    for position in positions:
         args = list(right)
         args[position] = wrong
         assert getattr(exercises, name)(*args) is False, (position, capsys.readouterr().out)

@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # noqa: E402  (no display in CI)
 import numpy as np
 import pytest
 
-from hpml_helpers import hardware
+from hpml_helpers import cost, roofline, training_speed
 
 
 def conv_block_model():
@@ -24,32 +24,32 @@ def conv_block_model():
 # Roofline arithmetic
 # ---------------------------------------------------------------------------------------------
 def test_attainable_is_the_minimum_of_peak_and_intensity_times_bandwidth():
-    assert hardware.attainable_gflops(0.5, 200.0, 20.0) == pytest.approx(10.0)    # memory-bound: 0.5 x 20
-    assert hardware.attainable_gflops(100.0, 200.0, 20.0) == pytest.approx(200.0)  # compute-bound: the peak
-    assert hardware.attainable_gflops(10.0, 200.0, 20.0) == pytest.approx(200.0)   # exactly at the ridge
-    curve = hardware.attainable_gflops(np.array([0.1, 1.0, 100.0]), 200.0, 20.0)
+    assert roofline.attainable_gflops(0.5, 200.0, 20.0) == pytest.approx(10.0)    # memory-bound: 0.5 x 20
+    assert roofline.attainable_gflops(100.0, 200.0, 20.0) == pytest.approx(200.0)  # compute-bound: the peak
+    assert roofline.attainable_gflops(10.0, 200.0, 20.0) == pytest.approx(200.0)   # exactly at the ridge
+    curve = roofline.attainable_gflops(np.array([0.1, 1.0, 100.0]), 200.0, 20.0)
     np.testing.assert_allclose(curve, [2.0, 20.0, 200.0])
 
 
 def test_ridge_point_and_bound():
-    assert hardware.ridge_point(200.0, 20.0) == pytest.approx(10.0)
-    assert hardware.bound(0.5, 200.0, 20.0) == "memory"
-    assert hardware.bound(131.9, 200.0, 20.0) == "compute"
+    assert roofline.ridge_point(200.0, 20.0) == pytest.approx(10.0)
+    assert roofline.bound(0.5, 200.0, 20.0) == "memory"
+    assert roofline.bound(131.9, 200.0, 20.0) == "compute"
     # The same layer is compute-bound on this CPU and memory-bound on a GPU whose ridge is far to the right.
-    h100_tensor_peak, h100_bandwidth = hardware.gpu_rooflines(["H100 SXM"])["H100 SXM tensor FP16/BF16"]
-    assert hardware.ridge_point(h100_tensor_peak, h100_bandwidth) == pytest.approx(989e3 / 3350)
-    assert hardware.bound(131.9, h100_tensor_peak, h100_bandwidth) == "memory"
+    h100_tensor_peak, h100_bandwidth = roofline.gpu_rooflines(["H100 SXM"])["H100 SXM tensor FP16/BF16"]
+    assert roofline.ridge_point(h100_tensor_peak, h100_bandwidth) == pytest.approx(989e3 / 3350)
+    assert roofline.bound(131.9, h100_tensor_peak, h100_bandwidth) == "memory"
 
 
 @pytest.mark.parametrize("call, argument", [
-    (lambda: hardware.attainable_gflops(1.0, -1.0, 20.0), "peak_gflops"),
-    (lambda: hardware.attainable_gflops(1.0, 200.0, 0), "bandwidth_gbs"),
-    (lambda: hardware.attainable_gflops([1.0, 0.0], 200.0, 20.0), "intensity"),
-    (lambda: hardware.ridge_point(True, 20.0), "peak_gflops"),
-    (lambda: hardware.bound(float("nan"), 200.0, 20.0), "intensity"),
-    (lambda: hardware.gpu_rooflines(["A100"]), "names"),
-    (lambda: hardware.memory_bandwidth([]), "sizes_mb"),
-    (lambda: hardware.memory_bandwidth([1], threads=0), "threads"),
+    (lambda: roofline.attainable_gflops(1.0, -1.0, 20.0), "peak_gflops"),
+    (lambda: roofline.attainable_gflops(1.0, 200.0, 0), "bandwidth_gbs"),
+    (lambda: roofline.attainable_gflops([1.0, 0.0], 200.0, 20.0), "intensity"),
+    (lambda: roofline.ridge_point(True, 20.0), "peak_gflops"),
+    (lambda: roofline.bound(float("nan"), 200.0, 20.0), "intensity"),
+    (lambda: roofline.gpu_rooflines(["A100"]), "names"),
+    (lambda: roofline.memory_bandwidth([]), "sizes_mb"),
+    (lambda: roofline.memory_bandwidth([1], threads=0), "threads"),
 ])
 def test_bad_arguments_name_the_argument(call, argument):
     with pytest.raises(ValueError, match=argument):
@@ -57,13 +57,13 @@ def test_bad_arguments_name_the_argument(call, argument):
 
 
 def test_datasheets_are_the_published_numbers():
-    sheets = hardware.GPU_DATASHEETS
+    sheets = roofline.GPU_DATASHEETS
     assert (sheets["V100 SXM2"]["fp32_tflops"], sheets["V100 SXM2"]["tensor_tflops"]) == (15.7, 125.0)
     assert sheets["V100 SXM2"]["bandwidth_tbs"] == 0.9
     assert sheets["H100 SXM"]["bandwidth_tbs"] == 3.35 and sheets["H200 SXM"]["bandwidth_tbs"] == 4.8
     assert sheets["H200 SXM"]["tensor_tflops"] == sheets["H100 SXM"]["tensor_tflops"] == 989.0
     assert all("nvidia.com" in sheet["source"] for sheet in sheets.values())
-    roofs = hardware.gpu_rooflines()
+    roofs = roofline.gpu_rooflines()
     assert roofs["V100 SXM2 FP32"] == (15700.0, 900.0) and len(roofs) == 2 * len(sheets)
 
 
@@ -76,7 +76,7 @@ def test_count_architecture_counts_without_allocating_and_leaves_keras_clean():
 
     from hpml_helpers import cost
 
-    model, counted = hardware.count_architecture(conv_block_model)
+    model, counted = cost.count_architecture(conv_block_model)
     assert counted.params == 3 * 3 * 64 * 64 + 64 == model.count_params()
     assert counted.macs == 56 * 56 * 64 * 64 * 9
     assert not global_state.get_global_attribute("uninitialized_variables", [])
@@ -85,33 +85,33 @@ def test_count_architecture_counts_without_allocating_and_leaves_keras_clean():
     assert normal(np.zeros((1, 56, 56, 64), dtype="float32")).shape == (1, 56, 56, 64)
     assert cost.count(normal).macs == counted.macs
     with pytest.raises(TypeError, match="build must be a function"):
-        hardware.count_architecture(keras.Sequential())
+        cost.count_architecture(keras.Sequential())
 
 
 def test_intensity_of_a_conv_layer_worked_by_hand():
-    model, _ = hardware.count_architecture(conv_block_model)
-    (row,) = hardware.layer_intensities(model)
+    model, _ = cost.count_architecture(conv_block_model)
+    (row,) = roofline.layer_intensities(model)
     flops = 2 * 56 * 56 * 64 * 64 * 9                        # 231,211,008
     moved = 4 * (3 * 3 * 64 * 64 + 64 + 2 * 56 * 56 * 64)    # weights + bias + input + output, float32
     assert (row["flops"], row["bytes"]) == (flops, moved)
     assert row["intensity"] == pytest.approx(131.87, abs=0.01)
     # A batch of 8 reads the weights once for 8 images: more FLOPs per byte.
-    (batched,) = hardware.layer_intensities(model, batch_size=8)
+    (batched,) = roofline.layer_intensities(model, batch_size=8)
     assert batched["intensity"] == pytest.approx(8 * flops / (4 * (36928 + 8 * 2 * 200704)))
-    (half,) = hardware.layer_intensities(model, dtype="bfloat16")
+    (half,) = roofline.layer_intensities(model, dtype="bfloat16")
     assert half["intensity"] == pytest.approx(2 * row["intensity"])
     with pytest.raises(ValueError, match="batch_size"):
-        hardware.layer_intensities(model, batch_size=0)
+        roofline.layer_intensities(model, batch_size=0)
     with pytest.raises(ValueError, match="dtype"):
-        hardware.layer_intensities(model, dtype="int8")
+        roofline.layer_intensities(model, dtype="int8")
 
 
 def test_alexnet_fully_connected_layers_are_memory_bound_at_batch_one():
     from hpml_helpers import models
 
-    model, counted = hardware.count_architecture(lambda: models.alexnet(variant="full"))
+    model, counted = cost.count_architecture(lambda: models.alexnet(variant="full"))
     assert counted.macs == pytest.approx(0.714e9, rel=0.01)
-    rows = {row["name"]: row for row in hardware.layer_intensities(model)}
+    rows = {row["name"]: row for row in roofline.layer_intensities(model)}
     assert list(rows) == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
     fc6 = rows["fc6"]  # 9,216 x 4,096 weights, each used once per image: 2 FLOPs per 4 bytes
     assert fc6["intensity"] == pytest.approx(2 * 9216 * 4096 / (4 * (9216 * 4096 + 4096 + 9216 + 4096)))
@@ -123,64 +123,64 @@ def test_measure_layers_times_each_layer_alone():
     from hpml_helpers import models
 
     model = models.lenet5()
-    rows = hardware.layer_intensities(model, batch_size=4)
-    measured = hardware.measure_layers(model, rows, repeats=2)
+    rows = roofline.layer_intensities(model, batch_size=4)
+    measured = roofline.measure_layers(model, rows, repeats=2)
     assert [row["name"] for row in measured] == ["conv1", "conv2", "fc1", "fc2", "output"]
     assert all(row["seconds"] > 0 and row["measured_gflops"] > 0 for row in measured)
     with pytest.raises(ValueError, match="layer_intensities"):
-        hardware.measure_layers(model, [{"name": "nothing", "batch_size": 1, "flops": 1}])
+        roofline.measure_layers(model, [{"name": "nothing", "batch_size": 1, "flops": 1}])
 
 
 def test_plots_return_figures():
     import matplotlib.pyplot as plt
 
     rows = [{"name": "a", "intensity": 0.5}, {"name": "b", "intensity": 100.0, "measured_gflops": 50.0}]
-    figure = hardware.plot_roofline(200.0, 20.0, layers={"net": rows}, others=hardware.gpu_rooflines(["V100 SXM2"]))
+    figure = roofline.plot_roofline(200.0, 20.0, layers={"net": rows}, others=roofline.gpu_rooflines(["V100 SXM2"]))
     assert len(figure.axes[0].lines) >= 3  # this machine, two V100 roofs (and the ridge line)
     speeds = [{"workload": "lenet5", "setting": name, "images_per_second": rate}
               for name, rate in (("oneDNN on", 2.0), ("oneDNN off", 1.0))]
-    for figure in (figure, hardware.plot_model_costs([{"model": "m", "flops": 2e9, "params": 5e6}]),
-                   hardware.plot_speeds(speeds)):
+    for figure in (figure, cost.plot_model_costs([{"model": "m", "flops": 2e9, "params": 5e6}]),
+                   training_speed.plot_speeds(speeds)):
         assert isinstance(figure, plt.Figure)
     plt.close("all")
     with pytest.raises(TypeError, match="layers must be a dict"):
-        hardware.plot_roofline(200.0, 20.0, layers=rows)
+        roofline.plot_roofline(200.0, 20.0, layers=rows)
 
 
 # ---------------------------------------------------------------------------------------------
 # Measurements
 # ---------------------------------------------------------------------------------------------
 def test_memory_bandwidth_is_positive():
-    rows = hardware.memory_bandwidth((1, 8), threads=2, repeats=2)
+    rows = roofline.memory_bandwidth((1, 8), threads=2, repeats=2)
     assert [row["megabytes"] for row in rows] == [1, 8]
     assert all(row["gb_per_s"] > 0.1 and math.isfinite(row["gb_per_s"]) for row in rows)
 
 
 def test_tensorflow_roofline_on_the_cpu():
-    gflops, gbs = hardware.tensorflow_roofline("/CPU:0", n=256, megabytes=8, repeats=2)
+    gflops, gbs = roofline.tensorflow_roofline("/CPU:0", n=256, megabytes=8, repeats=2)
     assert gflops > 0.1 and gbs > 0.1
     with pytest.raises(ValueError, match="dtype"):
-        hardware.tensorflow_roofline(dtype="int8")
+        roofline.tensorflow_roofline(dtype="int8")
 
 
 def test_run_snippet_passes_env_and_returns_what_it_emits():
-    results = hardware.run_snippet("import os\nemit(value=os.environ['HPML_TEST'], n=1)\nemit(n=2)",
+    results = training_speed.run_snippet("import os\nemit(value=os.environ['HPML_TEST'], n=1)\nemit(n=2)",
                                    env={"HPML_TEST": "set here"}, name="echo")
     assert [r["n"] for r in results] == [1, 2] and results[0]["value"] == "set here"
     assert results[0]["peak_rss_mb"] > 1 and results[0]["process_seconds"] > 0
 
 
 def test_run_snippet_reports_the_snippets_failure():
-    with pytest.raises(hardware.SnippetError, match=r"divide.*failed.*ZeroDivisionError: division by zero"):
-        hardware.run_snippet("x = 1 / 0", name="divide")
-    with pytest.raises(hardware.SnippetError, match="never called emit"):
-        hardware.run_snippet("x = 1", name="silent")
-    with pytest.raises(hardware.SnippetError, match="did not finish within 1 s"):
-        hardware.run_snippet("import time\ntime.sleep(30)", timeout=1)
+    with pytest.raises(training_speed.SnippetError, match=r"divide.*failed.*ZeroDivisionError: division by zero"):
+        training_speed.run_snippet("x = 1 / 0", name="divide")
+    with pytest.raises(training_speed.SnippetError, match="never called emit"):
+        training_speed.run_snippet("x = 1", name="silent")
+    with pytest.raises(training_speed.SnippetError, match="did not finish within 1 s"):
+        training_speed.run_snippet("import time\ntime.sleep(30)", timeout=1)
     with pytest.raises(ValueError, match="code"):
-        hardware.run_snippet("  ")
+        training_speed.run_snippet("  ")
     with pytest.raises(ValueError, match="env"):
-        hardware.run_snippet("emit()", env={"A": 1.5})
+        training_speed.run_snippet("emit()", env={"A": 1.5})
 
 
 @pytest.mark.parametrize("kwargs, argument", [
@@ -191,11 +191,11 @@ def test_run_snippet_reports_the_snippets_failure():
 ])
 def test_keras_training_speed_checks_its_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
-        hardware.keras_training_speed(**kwargs)
+        training_speed.keras_training_speed(**kwargs)
 
 
 def test_keras_training_speed_with_onednn_off_runs_in_its_own_process():
-    (result,) = hardware.keras_training_speed(workloads=("lenet5",), onednn=False, threads=1, batch_size=32,
+    (result,) = training_speed.keras_training_speed(workloads=("lenet5",), onednn=False, threads=1, batch_size=32,
                                               seconds=0.1)
     assert result["onednn"] is False and result["threads"] == 1  # the child really ran without oneDNN
     assert result["setting"] == "oneDNN off, 1 thread(s), float32"
@@ -209,16 +209,16 @@ def test_speed_ratios_divide_the_matching_settings():
 
     rows = [row(100.0), row(250.0, "mixed_bfloat16"), row(40.0, jit_compile=True), row(20.0, onednn=False),
             row(60.0, threads=1)]
-    assert hardware.speed_ratios(rows) == {"w": pytest.approx({
+    assert training_speed.speed_ratios(rows) == {"w": pytest.approx({
         "oneDNN on / off": 5.0, "all cores / 1 thread": 100 / 60, "mixed bfloat16 / float32": 2.5,
         "XLA / no XLA": 0.4})}
-    assert hardware.speed_ratios(rows[:1]) == {"w": {}}  # nothing to compare with
+    assert training_speed.speed_ratios(rows[:1]) == {"w": {}}  # nothing to compare with
     with pytest.raises(ValueError, match="no float32 run of w"):
-        hardware.speed_ratios(rows[1:2])
+        training_speed.speed_ratios(rows[1:2])
 
 
 def test_framework_speed_trains_the_same_lenet5_in_both():
-    speeds = hardware.framework_speed(num_images=256, batch_size=64, num_epochs=2)
+    speeds = training_speed.framework_speed(num_images=256, batch_size=64, num_epochs=2)
     assert set(speeds) == {"keras", "gluon"} and all(value > 0 for value in speeds.values())
     with pytest.raises(ValueError, match="frameworks"):
-        hardware.framework_speed(frameworks=("torch",))
+        training_speed.framework_speed(frameworks=("torch",))
