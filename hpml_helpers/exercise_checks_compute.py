@@ -44,12 +44,12 @@ def check_training_exaflops(forward_gflops, answer_exaflops):
 @checked
 def check_roofline_bound(intensity, peak_gflops, bandwidth_gbs, answer):
     """Exercise 05.3: "memory" or "compute": which roof limits a layer of this intensity."""
-    if not isinstance(answer, str) or answer.strip().lower() not in ("memory", "compute"):
+    if not isinstance(answer, str) or not answer.strip().lower().startswith(("memory", "compute")):
         raise WrongAnswer(f"answer must be the string 'memory' or 'compute', got {answer!r}.")
     intensity = positive(intensity, "intensity")
     ridge = positive(peak_gflops, "peak_gflops") / positive(bandwidth_gbs, "bandwidth_gbs")
     want = "memory" if intensity < ridge else "compute"
-    return verdict(answer.strip().lower() == want,
+    return verdict(answer.strip().lower().startswith(want),
                    f"the ridge point is {ridge:.1f} FLOP/byte and the layer does {intensity:.2f}: {want}-bound.",
                    "compare the layer's intensity with the ridge point, peak / bandwidth (FLOP per byte).")
 
