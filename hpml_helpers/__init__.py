@@ -24,6 +24,7 @@ Modules, one concern each:
     distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
     interactive  widgets (the live kernel editor)
     exercises    check functions for the notebooks' exercises
+    exercise_verdicts, exercise_checks_basics, exercise_checks_compute  the checks behind `exercises`
     paths        the repository root and the shared folders (workers, data, notebooks, build)
     threads      the environment variables that limit a worker process's math threads
 """
@@ -35,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
 __all__ = ["ablation", "allreduce_model", "backends", "bench", "conv", "cost", "data", "distributed",
-           "distributed_plots", "exercises", "interactive", "large_batch", "models", "paths", "schedules",
+           "distributed_plots", "exercises", "interactive", "large_batch", "models", "paths", "roofline", "schedules",
            "tables", "threads", "train", "training_speed", "transfer", "validation", "visualize"]
 __version__ = "0.1.0"
 

@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 
+from .paths import REPO_ROOT
 from .validation import (check_bool, check_choice, check_number, check_positive_int, check_positive_number,
                          check_sequence, check_string)
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-WORKER = REPO_ROOT / "hpml_helpers" / "workers" / "keras_training_speed.py"
+WORKER = pathlib.Path(REPO_ROOT) / "hpml_helpers" / "workers" / "keras_training_speed.py"
 RESULT_PREFIX = "HPML_RESULT "  # the line the worker scripts print their result on
 PRECISIONS = ("float32", "mixed_bfloat16")
 WORKLOADS = ("lenet5", "conv_block")

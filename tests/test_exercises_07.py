@@ -38,8 +38,8 @@ def test_hints_name_the_usual_mistakes(capsys):
     assert "speed-up" in capsys.readouterr().out
 
 
-def test_wrong_kind_of_answer_is_a_type_error():
-    with pytest.raises(TypeError, match="answer_seconds must be a number"):
-        exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, "0.18")
-    with pytest.raises(TypeError, match="answer must be a number"):
-        exercises.check_stale_learning_rate([1.0])
+def test_wrong_kind_of_answer_is_a_verdict_not_an_error(capsys):
+    assert exercises.check_allreduce_prediction(ALPHA, BANDWIDTH, "0.18") is False
+    assert exercises.check_stale_learning_rate([1.0]) is False
+    out = capsys.readouterr().out
+    assert "answer_seconds must be a number" in out and "answer must be a number" in out

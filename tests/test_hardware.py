@@ -163,24 +163,46 @@ def test_tensorflow_roofline_on_the_cpu():
         roofline.tensorflow_roofline(dtype="int8")
 
 
-def test_run_snippet_passes_env_and_returns_what_it_emits():
-    results = training_speed.run_snippet("import os\nemit(value=os.environ['HPML_TEST'], n=1)\nemit(n=2)",
-                                   env={"HPML_TEST": "set here"}, name="echo")
-    assert [r["n"] for r in results] == [1, 2] and results[0]["value"] == "set here"
-    assert results[0]["peak_rss_mb"] > 1 and results[0]["process_seconds"] > 0
+def test_run_worker_passes_env_and_returns_its_result_lines(tmp_path):
+    script = tmp_path / "echo.py"
+    script.write_text("import json, os, sys\nfor n in (1, 2):\n"
+                      "    print('HPML_RESULT ' + json.dumps({'value': os.environ['HPML_TEST'], 'n': n, 'arg': sys.argv[1]}))\n")
+    results = training_speed.run_worker(script, ["x"], env={"HPML_TEST": "set here"}, name="echo")
+    assert [r["n"] for r in results] == [1, 2] and results[0]["value"] == "set here" and results[0]["arg"] == "x"
+    assert results[0]["process_seconds"] > 0
 
 
-def test_run_snippet_reports_the_snippets_failure():
-    with pytest.raises(training_speed.SnippetError, match=r"divide.*failed.*ZeroDivisionError: division by zero"):
-        training_speed.run_snippet("x = 1 / 0", name="divide")
-    with pytest.raises(training_speed.SnippetError, match="never called emit"):
-        training_speed.run_snippet("x = 1", name="silent")
-    with pytest.raises(training_speed.SnippetError, match="did not finish within 1 s"):
-        training_speed.run_snippet("import time\ntime.sleep(30)", timeout=1)
-    with pytest.raises(ValueError, match="code"):
-        training_speed.run_snippet("  ")
-    with pytest.raises(ValueError, match="env"):
-        training_speed.run_snippet("emit()", env={"A": 1.5})
+def test_run_worker_reports_the_scripts_failure(tmp_path):
+    for name, code in (("divide", "x = 1 / 0"), ("silent", "x = 1"), ("sleep", "import time\ntime.sleep(30)")):
+        (tmp_path / f"{name}.py").write_text(code)
+    with pytest.raises(training_speed.WorkerError, match=r"divide.*failed.*ZeroDivisionError: division by zero"):
+        training_speed.run_worker(tmp_path / "divide.py", name="divide")
+    with pytest.raises(training_speed.WorkerError, match="printed no result line"):
+        training_speed.run_worker(tmp_path / "silent.py")
+    with pytest.raises(training_speed.WorkerError, match="did not finish within 1 s"):
+        training_speed.run_worker(tmp_path / "sleep.py", timeout=1)
+    with pytest.raises(ValueError, match="script"):
+        training_speed.run_worker(tmp_path / "missing.py")
+    with pytest.raises(TypeError, match="env"):
+        training_speed.run_worker(tmp_path / "silent.py", env={"A": 1.5})
+
+
+def test_training_speed_worker_runs_by_hand_on_a_tiny_workload():
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(training_speed.WORKER), "--workloads", "lenet5", "--batch-sizes", "8",
+                           "--onednn", "off", "--threads", "1", "--seconds", "0.05"],
+                          capture_output=True, text=True, timeout=240, cwd="/")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("HPML_RESULT ")]
+    result = json.loads(line[len("HPML_RESULT "):])
+    assert result["workload"] == "lenet5" and result["onednn"] is False and result["threads"] == 1
+    assert result["images_per_second"] > 0 and result["batch_size"] == 8
+    bad = subprocess.run([sys.executable, str(training_speed.WORKER), "--seconds", "-1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--seconds" in bad.stderr
 
 
 @pytest.mark.parametrize("kwargs, argument", [
@@ -190,7 +212,7 @@ def test_run_snippet_reports_the_snippets_failure():
     ({"seconds": 0}, "seconds"),
 ])
 def test_keras_training_speed_checks_its_arguments(kwargs, argument):
-    with pytest.raises(ValueError, match=argument):
+    with pytest.raises((ValueError, TypeError), match=argument):
         training_speed.keras_training_speed(**kwargs)
 
 

@@ -9,7 +9,7 @@ shell per worker (see cluster/tf_multiworker.sbatch for a SLURM cluster):
     TF_CONFIG="{\"cluster\": $HPML_CLUSTER, \"task\": {\"type\": \"worker\", \"index\": 1}}" \
         python hpml_helpers/workers/tf_multiworker_mnist.py
 
-A custom loop, because Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy (see DESIGN.md);
+A custom loop, because Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy;
 it is also the lecture's four steps written out:
 1. sample: a tf.data dataset batched with the GLOBAL batch, distributed by the strategy (each worker
    takes its part of every global batch: auto-shard policy DATA);
