@@ -2,7 +2,7 @@
 
 ``table(rows, columns=None, index=None)`` turns a list of dicts or of dataclass objects into a DataFrame
 with the columns in the order given, and ``rename`` maps field names to the headings a learner reads.
-Used by every module that shows results as a table (cost, ablation, large_batch, transfer, hardware,
+Used by every module that shows results as a table (cost, ablation, large_batch, transfer, roofline, training_speed,
 distributed) and by the notebook-execution tooling.
 """
 import dataclasses
