@@ -17,6 +17,7 @@ out_channels)``, and ``padding="same"`` pads like TF, the odd pixel going to the
 
 How ``conv2d_im2col`` is made fast, close to the machine's GEMM peak without ever building the whole
 patch matrix, is the subject of ``conv_gemm`` (its docstring has the measurements).
+Used by notebooks 01-convolution-and-sobel and 06-compute-and-hardware, by ``interactive`` and by bench/.
 """
 import dataclasses
 

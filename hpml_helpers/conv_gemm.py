@@ -33,6 +33,7 @@ plan runs on numpy's ``matmul`` with a temporary product per GEMM (slower, same 
 numpy's copies use one core, so each core runs its own images (a thread each, BLAS set to one thread)
 rather than BLAS alone using both. Strides above 1 take the plain route, a few images at a time
 (``conv2d_patch_chunks``).
+Used by ``conv.conv2d_im2col`` (notebook 01-convolution-and-sobel and bench/).
 """
 import concurrent.futures
 import ctypes

@@ -26,7 +26,7 @@ import re
 import socket
 import sys
 
-from . import backends
+from . import backends, horovod_build
 from .paths import REPO_ROOT, WORKERS_DIR
 from .process_group import ProcessGroup, WorkerError, run_group
 from .threads import thread_environment
@@ -133,10 +133,10 @@ def horovod_python(env="mxnet"):
         python = pathlib.Path(sys.executable)  # a kernel outside .venv: use its own interpreter
         venv = python.parent.parent
     framework = "MXNet" if env == "mxnet" else "TensorFlow"
-    horovodrun = backends.horovodrun_path(str(venv))
+    horovodrun = horovod_build.horovodrun_path(str(venv))
     # The compiled extension is the quick sign of a build (``--check-build`` takes seconds).
     if not python.exists() or not os.path.exists(horovodrun) or \
-            not backends.frameworks_with_extension(horovodrun, [framework]):
+            not horovod_build.frameworks_with_extension(horovodrun, [framework]):
         how = ("Run `make lab` or `make test` from the repository root: they build it"
                + (" (or `bash scripts/setup.sh`: about 5 minutes, from requirements-tf-horovod.txt; TensorFlow 2.15 "
                   "with Keras 2, because Horovod 0.28.1 does not build against the kernel's TensorFlow 2.21)"

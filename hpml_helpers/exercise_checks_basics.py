@@ -1,6 +1,7 @@
 """Exercise checks of notebooks 00 to 04: operation counts, convolution sizes, edges, SGD, receptive
 fields, occlusion and the AlexNet ablation. Each prints a verdict and returns True or False, never raises
 (see ``exercise_verdicts``); the notebooks call them as ``exercises.check_*``.
+Used by notebooks 00-04, through ``exercises``.
 """
 import math
 

@@ -1,6 +1,7 @@
 """Exercise checks of notebooks 06 to 10: roofline, allreduce cost, stale gradients, scaling, learning-rate
 scaling and warmup, transfer learning. Each prints a verdict and returns True or False, never raises
 (see ``exercise_verdicts``); the notebooks call them as ``exercises.check_*``.
+Used by notebooks 06-10, through ``exercises``.
 """
 import math
 

@@ -3,6 +3,7 @@
 ``kernel_editor(image)`` shows nine sliders (the kernel weights), a preset menu (identity, blur, sharpen,
 Sobel x, Sobel y) and the filtered image, recomputed with the kit's own ``conv.conv2d`` whenever a weight
 changes. The pictures are ``ipywidgets.Image`` PNGs, so they render in JupyterLab without a plotting backend.
+Used by notebook 01-convolution-and-sobel.
 """
 import io
 

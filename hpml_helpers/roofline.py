@@ -14,7 +14,7 @@ Used by notebooks 06-compute-and-hardware and 07-distributed-sgd (the datasheets
 import math
 import re
 
-from . import backends
+from . import backends, validation
 from .validation import (check_choice, check_number_array, check_positive_int, check_positive_number,
                          check_sequence, check_string)
 
@@ -28,15 +28,6 @@ GPU_DATASHEETS = {name: dict(zip(SHEET_KEYS, values)) for name, values in {
     "H100 SXM": (67.0, 989.0, 3.35, 80, "NVIDIA H100 datasheet, https://www.nvidia.com/en-us/data-center/h100/"),
     "H200 SXM": (67.0, 989.0, 4.8, 141, "NVIDIA H200 datasheet, https://www.nvidia.com/en-us/data-center/h200/"),
 }.items()}
-
-
-def check_keras_model(model, name="model"):
-    """``model`` if it is a Keras Model; None, Gluon blocks and layers get a TypeError naming ``name``."""
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"{name} must be a Keras Model (Functional or Sequential), got {type(model).__name__}")
-    return model
 
 
 def _check_dtype(dtype):
@@ -90,7 +81,7 @@ def layer_intensities(model, batch_size=1, dtype="float32", layer_types=("Conv2D
     """One row per conv/dense layer: macs, flops, bytes moved, intensity (FLOP/byte) for a batch."""
     from . import cost
 
-    check_keras_model(model)
+    validation.check_keras_model(model)
     batch_size = check_positive_int(batch_size, "batch_size")
     size = BYTES_PER_VALUE[_check_dtype(dtype)]
     layer_types = [check_string(kind, "layer_types") for kind in check_sequence(layer_types, "layer_types")]
@@ -109,7 +100,7 @@ def layer_intensities(model, batch_size=1, dtype="float32", layer_types=("Conv2D
 
 def measure_layers(model, rows, repeats=5):
     """Time each row's layer alone (TensorFlow, random input, its batch size); adds measured_gflops."""
-    check_keras_model(model)
+    validation.check_keras_model(model)
     rows = check_sequence(rows, "rows")
     repeats = check_positive_int(repeats, "repeats")
     layers = dict(leaf_layers(model))

@@ -12,14 +12,11 @@ halves A and B, training on A and transferring the first n layers to B; here A i
 - ``train_run(..., strategy)``: "scratch", "fine-tune" (copied backbone, new head, all layers train) or "frozen"
   (copied backbone frozen, only the new head trains), ``train.train`` for a fixed number of updates.
 - ``label_sweep``, ``time_to_accuracy``, ``table`` (a DataFrame), ``plot_curves``, ``plot_accuracy_vs_labels``: results.
-- ``imagenet_weights_file()``, ``imagenet_model(weights_path, ...)``: a real ImageNet backbone (MobileNetV2) when
-  Keras has its weights cached; nothing is downloaded.
+A real ImageNet backbone (MobileNetV2, when Keras has its weights cached) is in ``imagenet_backbone``.
 Used by notebook 10-transfer-learning.
 """
 import dataclasses
 import math
-import os
-import pathlib
 
 import numpy as np
 
@@ -28,10 +25,6 @@ from . import tables, validation
 STRATEGIES = ("scratch", "fine-tune", "frozen")
 STRATEGY_LABELS = {"scratch": "from scratch", "fine-tune": "fine-tuned (all layers)",
                    "frozen": "frozen backbone (new head only)"}
-# What keras.applications.MobileNetV2 saves in Keras's cache (keras_home()/models): with the classifier at 224x224
-# (``MobileNetV2(weights="imagenet")``) or without it at 96x96 (include_top=False, input_shape=(96, 96, 3)).
-IMAGENET_WEIGHTS_FILES = ("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
-                          "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5")
 
 
 def _check_seed(seed):
@@ -111,13 +104,6 @@ def upscale_digits(images, digit_size=20, canvas_size=28):
 
 
 # --- Models: which layers to copy, the new head, freezing ---------------------------------------------------
-def _check_keras(model, name="model"):
-    """TypeError unless ``model`` is a Keras model (the transfer helpers are Keras only)."""
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"{name} must be a Keras model, got {type(model).__name__}")
-    return model
 
 
 def _check_history(history, name="history"):
@@ -128,7 +114,7 @@ def _check_history(history, name="history"):
 
 def weighted_layers(model):
     """Names of the layers that have weights, input to output."""
-    _check_keras(model)
+    validation.check_keras_model(model)
     return [layer.name for layer in model.layers if layer.weights]
 
 
@@ -136,7 +122,7 @@ def backbone_layers(model):
     """The weighted layers before the first Flatten/global pooling: the convolutional feature extractor."""
     import keras
 
-    _check_keras(model)
+    validation.check_keras_model(model)
     names = []
     for layer in model.layers:
         if isinstance(layer, (keras.layers.Flatten, keras.layers.GlobalAveragePooling2D,
@@ -149,7 +135,7 @@ def backbone_layers(model):
 
 def trainable_parameters(model):
     """(trainable, frozen) numbers of weights: what the optimizer updates, and what it never sees."""
-    _check_keras(model)
+    validation.check_keras_model(model)
     trainable = sum(int(np.prod(variable.shape)) for variable in model.trainable_variables)
     frozen = sum(int(np.prod(variable.shape)) for variable in model.non_trainable_variables)
     return trainable, frozen
@@ -384,74 +370,3 @@ def plot_accuracy_vs_labels(labels_per_class, results, ax=None, title=None):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return ax.figure
-
-
-# --- A real ImageNet backbone, when its weights are already on disk -----------------------------------------
-def keras_models_dir():
-    """Where Keras keeps downloaded weights: $KERAS_HOME/models, else ~/.keras/models (/tmp/.keras if read-only)."""
-    # The same rule as Keras's own (keras.src.backend.config and utils.file_utils.get_file), without importing it.
-    if "KERAS_HOME" in os.environ:
-        base = pathlib.Path(os.environ["KERAS_HOME"]).expanduser()
-    else:
-        home = pathlib.Path.home()
-        base = (home if os.access(home, os.W_OK) else pathlib.Path("/tmp")) / ".keras"
-    if base.exists() and not os.access(base, os.W_OK):
-        base = pathlib.Path("/tmp") / ".keras"
-    return base / "models"
-
-
-def imagenet_weights_file(verbose=True):
-    """The cached MobileNetV2 ImageNet weights file, or None; ``verbose`` says what was looked for."""
-    folder = keras_models_dir()
-    for name in IMAGENET_WEIGHTS_FILES:
-        if (folder / name).is_file():
-            if verbose:
-                print(f"ImageNet weights found: {folder / name}")
-            return folder / name
-    if verbose:
-        print(f"No ImageNet weights: looked for {' or '.join(IMAGENET_WEIGHTS_FILES)} in {folder} (there is no "
-              "download here). To get them, run once with internet access:\n"
-              '    import keras; keras.applications.MobileNetV2(weights="imagenet")\n'
-              "(or set KERAS_HOME to a folder whose models/ holds the file), then rerun this notebook.")
-    return None
-
-
-def copy_weights_by_name(source, target):
-    """Copy the weights of every layer of ``target`` that ``source`` has under the same name; returns their names."""
-    _check_keras(source, "source"), _check_keras(target, "target")
-    copied = []
-    for layer in target.layers:
-        if layer.weights:
-            layer.set_weights(source.get_layer(layer.name).get_weights())
-            copied.append(layer.name)
-    return copied
-
-
-def imagenet_model(weights_path, num_classes, image_size=96, seed=0):
-    """MobileNetV2's ImageNet features, frozen, and a new output layer for 28x28 grey images (None: random weights)."""
-    import keras
-
-    num_classes, seed = _check_num_classes(num_classes), _check_seed(seed)
-    if validation.check_positive_int(image_size, "image_size") < 32:
-        raise ValueError(f"image_size must be at least 32 (MobileNetV2 halves the image 5 times), got {image_size}")
-    keras.utils.set_random_seed(seed)
-    backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(image_size,) * 2 + (3,),
-                                              pooling="avg")
-    if weights_path is not None:
-        weights_path = validation.check_path(weights_path, "weights_path")
-        if not weights_path.is_file():
-            raise ValueError(f"weights_path {weights_path} is not a file")
-        # Build the network the file was saved from, then take its convolutional layers: their weights do not
-        # depend on the image size, so the 224x224 classifier's features work on smaller images too.
-        with_top = "no_top" not in weights_path.name
-        source = keras.applications.MobileNetV2(include_top=with_top, weights=str(weights_path),
-                                                input_shape=None if with_top else (96, 96, 3))
-        copy_weights_by_name(source, backbone)
-    backbone.trainable = False  # HPML: freeze the ImageNet features; only the new output layer trains
-    images = keras.Input((28, 28, 1), name="images")
-    x = keras.layers.Resizing(image_size, image_size, name="resize")(images)
-    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
-    x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)  # MobileNetV2 expects pixels in [-1, 1]
-    features = backbone(x, training=False)  # BatchNorm keeps ImageNet's statistics
-    outputs = keras.layers.Dense(num_classes, name="output")(features)  # HPML: the new head
-    return keras.Model(images, outputs, name="mobilenet_v2_transfer")

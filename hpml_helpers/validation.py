@@ -152,6 +152,16 @@ def check_array(value, name, ndim=None, min_size=1, finite=True, kinds="uif", dt
     return array.astype(dtype) if dtype is not None else array
 
 
+def check_keras_model(model, name="model"):
+    """``model`` if it is a Keras Model; None, Gluon blocks and layers get a TypeError naming ``name``.
+    Keras is imported only here, when a check needs it."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{name} must be a Keras Model (Functional or Sequential), got {type(model).__name__}")
+    return model
+
+
 def check_not_none(value, name, expected="a model"):
     """``value`` unless it is None."""
     if value is None:

@@ -25,17 +25,14 @@ Used by notebooks 03-feature-visualization and 04-alexnet-depth-ablation.
 """
 import numpy as np
 
+from . import validation
+
 FILL_CHOICES = ("mean",)
 
 
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
-def _check_keras_model(model):
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a Keras model, got {type(model).__name__}")
 
 
 def _layer(model, layer_name):
@@ -75,7 +72,7 @@ def _feature_model(model, layer_name):
     """A Keras model from the model's input to the named layer's output."""
     import keras
 
-    _check_keras_model(model)
+    validation.check_keras_model(model)
     layer = _layer(model, layer_name)
     # A single input as a tensor, not a one-element list: Keras warns when the structures differ.
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
@@ -111,7 +108,7 @@ def filters(model, layer_name=None, max_filters=64, columns=8, channel=None):
     import keras
     import matplotlib.pyplot as plt
 
-    _check_keras_model(model)
+    validation.check_keras_model(model)
     if layer_name is None:
         convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
         if not convolutions:
@@ -194,7 +191,7 @@ def activation_maximization(model, layer_name=None, filter_index=None, class_ind
     import keras
     import tensorflow as tf
 
-    _check_keras_model(model)
+    validation.check_keras_model(model)
     if class_index is not None:
         if layer_name is not None or filter_index is not None:
             raise ValueError("give class_index alone, or layer_name (with an optional filter_index)")
@@ -322,7 +319,7 @@ def occlusion(model, image, class_index=None, patch_size=8, stride=4, fill=0.5, 
     """Class probability with a square occluded at each place, per pixel (H, W); low = important."""
     import keras
 
-    _check_keras_model(model)
+    validation.check_keras_model(model)
     batch = _model_batch(model, image)
     height, width = batch.shape[1:3]
     for name, value in (("patch_size", patch_size), ("stride", stride), ("batch_size", batch_size)):

@@ -3,14 +3,14 @@
     python scripts/check_horovod.py --venv .venv --framework MXNet
     python scripts/check_horovod.py --venv .venv-tf-horovod --framework TensorFlow
 Used by scripts/setup.sh to skip the build when it is already done. It runs with the main environment's
-Python (the kit's ``backends.horovod_info``) and asks the other environment's ``horovodrun --check-build``.
+Python (the kit's ``horovod_build.horovod_info``) and asks the other environment's ``horovodrun --check-build``.
 """
 import argparse
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from hpml_helpers.backends import horovod_info  # noqa: E402
+from hpml_helpers.horovod_build import horovod_info  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--venv", required=True)

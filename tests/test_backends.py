@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from hpml_helpers import backends
+from hpml_helpers import backends, horovod_build
 
 SAMPLE_CHECK_BUILD = """Horovod v0.28.1:
 
@@ -66,14 +66,14 @@ def test_report_covers_every_back_end(capsys):
 
 
 def test_parse_check_build():
-    parsed = backends.parse_check_build(SAMPLE_CHECK_BUILD)
+    parsed = horovod_build.parse_check_build(SAMPLE_CHECK_BUILD)
     assert parsed["version"] == "0.28.1"
     assert parsed["frameworks"] == ["PyTorch", "MXNet"]
     assert parsed["controllers"] == ["Gloo"] and parsed["tensor_operations"] == ["Gloo"]
 
 
 def test_horovod_missing_in_an_environment_is_reported(tmp_path):
-    info = backends.horovod_info(str(tmp_path))
+    info = horovod_build.horovod_info(str(tmp_path))
     assert info["installed"] is False and "make lab" in info["error"]
 
 
@@ -87,11 +87,11 @@ def test_check_build_is_asked_once_per_build(tmp_path):
     horovodrun = tmp_path / "bin" / "horovodrun"
     horovodrun.write_text(f"#!/bin/sh\necho x >> {calls}\ncat <<'EOF'\n{SAMPLE_CHECK_BUILD}\nEOF\n")
     horovodrun.chmod(0o755)
-    first = backends.horovod_info(str(tmp_path))
-    assert first == backends.horovod_info(str(tmp_path))
+    first = horovod_build.horovod_info(str(tmp_path))
+    assert first == horovod_build.horovod_info(str(tmp_path))
     assert first["frameworks"] == ["MXNet"] and calls.read_text().count("x") == 1  # the second came from the cache
     os.utime(site / "mpi_lib.cpython-311-x86_64-linux-gnu.so", ns=(1, 1))  # "rebuilt"
-    assert backends.horovod_info(str(tmp_path)) == first
+    assert horovod_build.horovod_info(str(tmp_path)) == first
     assert calls.read_text().count("x") == 2
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hpml_helpers  # noqa: F401  (applies the MXNet numpy shim before mxnet is imported)
-from hpml_helpers import ablation, checkpoint, large_batch, models, schedules, train, transfer
+from hpml_helpers import ablation, checkpoint, large_batch, models, schedules, train, imagenet_backbone, transfer
 
 X = np.zeros((40, 28, 28), np.uint8)
 Y = np.zeros(40, np.int64)
@@ -188,7 +188,7 @@ def test_ablation_refuses(call, error, argument):
     (lambda: transfer.table([{"dataset": "a"}]), TypeError, "rows"),
     (lambda: transfer.plot_curves({}), TypeError, "histories"),
     (lambda: transfer.plot_accuracy_vs_labels([1, 2], {"scratch": np.zeros((3, 2))}), ValueError, "results"),
-    (lambda: transfer.imagenet_model(None, 1), ValueError, "num_classes"),
+    (lambda: imagenet_backbone.imagenet_model(None, 1), ValueError, "num_classes"),
     (lambda: transfer.label_sweep(None, X, Y, X, Y, [0]), ValueError, "labels_per_class"),
     (lambda: transfer.label_sweep(None, X, Y, X, Y, [1], strategies="scratch"), TypeError, "strategies"),
     (lambda: transfer.label_sweep(None, X, Y, X, Y, [1], num_draws=0), ValueError, "num_draws"),

@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from hpml_helpers import backends, distributed
+from hpml_helpers import backends, horovod_build, distributed
 
 pytestmark = pytest.mark.timeout(300)
 TF_VENV = distributed.HOROVOD_ENVS["tensorflow"]
@@ -25,14 +25,14 @@ def second_environment():
 
 
 def test_check_build_lists_tensorflow_and_gloo():
-    horovodrun = backends.horovodrun_path(str(TF_VENV))
+    horovodrun = horovod_build.horovodrun_path(str(TF_VENV))
     # The command itself, not the kit's cached answer: this is the check the set-up promises.
     done = subprocess.run([horovodrun, "--check-build"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"horovodrun --check-build failed in {TF_VENV}:\n{done.stdout}{done.stderr}"
-    build = backends.parse_check_build(done.stdout)
+    build = horovod_build.parse_check_build(done.stdout)
     assert build["version"] == "0.28.1"
     assert "TensorFlow" in build["frameworks"] and "Gloo" in build["controllers"], done.stdout
-    built = backends.frameworks_with_extension(horovodrun, build["frameworks"])
+    built = horovod_build.frameworks_with_extension(horovodrun, build["frameworks"])
     assert built == ["TensorFlow"]  # compiled for TensorFlow only: MXNet's Horovod lives in .venv
     assert distributed.horovod_python("tensorflow") == TF_VENV / "bin" / "python"
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from hpml_helpers import data, models, train, transfer
+from hpml_helpers import data, models, train, imagenet_backbone, transfer
 
 
 @pytest.fixture(scope="module")
@@ -219,26 +219,26 @@ def test_time_to_accuracy_needs_a_curve_and_a_sensible_target():
 
 def test_no_cached_weights_is_said_clearly(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert transfer.keras_models_dir() == tmp_path / "models"
-    assert transfer.imagenet_weights_file() is None
+    assert imagenet_backbone.keras_models_dir() == tmp_path / "models"
+    assert imagenet_backbone.imagenet_weights_file() is None
     said = capsys.readouterr().out
-    assert transfer.IMAGENET_WEIGHTS_FILES[0] in said and str(tmp_path / "models") in said
+    assert imagenet_backbone.IMAGENET_WEIGHTS_FILES[0] in said and str(tmp_path / "models") in said
     assert 'keras.applications.MobileNetV2(weights="imagenet")' in said
 
 
-@pytest.mark.parametrize("name", transfer.IMAGENET_WEIGHTS_FILES)
+@pytest.mark.parametrize("name", imagenet_backbone.IMAGENET_WEIGHTS_FILES)
 def test_a_cached_weights_file_is_found(tmp_path, monkeypatch, capsys, name):
     # An empty stand-in: only the search is tested here, nothing is loaded from it.
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / name).write_bytes(b"")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert transfer.imagenet_weights_file() == tmp_path / "models" / name
+    assert imagenet_backbone.imagenet_weights_file() == tmp_path / "models" / name
     assert "found" in capsys.readouterr().out
 
 
 def test_imagenet_model_trains_only_its_new_output_layer(tasks):
     # Random backbone weights (weights_path=None): this checks the wiring and the freezing, not accuracy.
-    model = transfer.imagenet_model(None, 5, image_size=32)
+    model = imagenet_backbone.imagenet_model(None, 5, image_size=32)
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 5)
     assert transfer.trainable_parameters(model)[0] == 1280 * 5 + 5
     backbone = next(layer for layer in model.layers if layer.name.startswith("mobilenetv2"))
@@ -247,12 +247,12 @@ def test_imagenet_model_trains_only_its_new_output_layer(tasks):
     train.train(model, x[:64], y[:64], num_epochs=1, batch_size=32, optimizer="adam", progress=False)
     assert same(backbone.get_weights(), before)
     with pytest.raises(ValueError, match="weights_path .* is not a file"):
-        transfer.imagenet_model("/nonexistent/weights.h5", 5)
+        imagenet_backbone.imagenet_model("/nonexistent/weights.h5", 5)
     with pytest.raises(ValueError, match="image_size must be at least 32"):
-        transfer.imagenet_model(None, 5, image_size=16)
+        imagenet_backbone.imagenet_model(None, 5, image_size=16)
 
 
 def test_copy_weights_by_name_copies_every_layer_of_the_target(pretrained):
     target = transfer.transfer_model(pretrained, 5, (), seed=1)
-    assert transfer.copy_weights_by_name(pretrained, target) == transfer.weighted_layers(pretrained)
+    assert imagenet_backbone.copy_weights_by_name(pretrained, target) == transfer.weighted_layers(pretrained)
     assert all(same(weights_of(target, name), weights_of(pretrained, name)) for name in ("conv1", "output"))

@@ -155,7 +155,7 @@ def test_bad_arguments_raise_clear_errors(trained):
         visualize.occlusion(model, image, fill="grey")
     with pytest.raises(ValueError, match="patch_size"):
         visualize.occlusion(model, image, patch_size=64)
-    with pytest.raises(TypeError, match="Keras model"):
+    with pytest.raises(TypeError, match="Keras Model"):
         visualize.activations(object(), "conv1", image)
     with pytest.raises(ValueError, match="heat_map"):
         visualize.show(image, np.zeros(5))
