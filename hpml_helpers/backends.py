@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 from . import horovod_build
+from .threads import THREAD_VARIABLES
 
 DEVICE_CHOICES = ("auto", "intel", "nvidia")
 
@@ -67,8 +68,6 @@ install_mxnet_numpy_shim()
 # time, far slower than one thread. When the cgroup sets a quota below the visible cores, the thread
 # counts default to the quota (variables already set are left alone); nothing changes otherwise.
 # ---------------------------------------------------------------------------------------------
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 

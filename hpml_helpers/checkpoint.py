@@ -126,11 +126,16 @@ def _weights(loop):
     return loop.model.get_weights()
 
 
+def _trainer_scratch_file(loop, folder):
+    """Where a Gluon Trainer's states pass through on their way into or out of a checkpoint."""
+    return folder / f".trainer-{os.getpid()}-{id(loop)}.states"
+
+
 def _optimizer_state(loop, folder):
     if not hasattr(loop, "trainer"):
         return [variable.numpy() for variable in loop.optimizer.variables]
     # The Trainer writes its state (momentum, update count, schedule) to a file only: read it back as bytes.
-    scratch = folder / f".trainer-{os.getpid()}-{id(loop)}.states"
+    scratch = _trainer_scratch_file(loop, folder)
     try:
         loop.trainer.save_states(str(scratch))
         return [np.frombuffer(scratch.read_bytes(), dtype=np.uint8)]
@@ -148,7 +153,7 @@ def _restore(loop, weights, optimizer_state, folder):
 
     for parameter, value in zip(loop.model.collect_params().values(), weights):
         parameter.set_data(mx.nd.array(value, dtype=value.dtype))
-    scratch = folder / f".trainer-{os.getpid()}-{id(loop)}.states"
+    scratch = _trainer_scratch_file(loop, folder)
     try:
         scratch.write_bytes(np.asarray(optimizer_state[0], dtype=np.uint8).tobytes())
         loop.trainer.load_states(str(scratch))

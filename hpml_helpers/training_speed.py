@@ -7,7 +7,6 @@
   and ``speed_table`` summarize the measurements.
 Used by notebooks 06-compute-and-hardware and 07-distributed-sgd.
 """
-import json
 import os
 import pathlib
 import subprocess
@@ -15,11 +14,11 @@ import sys
 import time
 
 from .paths import REPO_ROOT
+from .workers._common import parse_result_line
 from .validation import (check_bool, check_choice, check_number, check_positive_int, check_positive_number,
                          check_sequence, check_string)
 
 WORKER = pathlib.Path(REPO_ROOT) / "hpml_helpers" / "workers" / "keras_training_speed.py"
-RESULT_PREFIX = "HPML_RESULT "  # the line the worker scripts print their result on
 PRECISIONS = ("float32", "mixed_bfloat16")
 WORKLOADS = ("lenet5", "conv_block")
 DEFAULT_BATCH_SIZES = {"lenet5": 128, "conv_block": 16}  # conv_block: ~1 s per step with oneDNN off
@@ -58,8 +57,11 @@ def run_worker(script, args=(), env=None, timeout=180, name=None):
         raise WorkerError(f"{name} failed (exit code {done.returncode}, args {args}, env {env}): "
                           f"{lines[-1] if lines else 'no error output'}\n--- its output, last lines ---\n"
                           + "\n".join(lines[-15:]))
-    results = [dict(json.loads(line[len(RESULT_PREFIX):]), process_seconds=round(seconds, 2))
-               for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    try:
+        parsed = [parse_result_line(line) for line in done.stdout.splitlines()]
+    except ValueError as error:
+        raise WorkerError(f"{name}: {error}") from None
+    results = [dict(result, process_seconds=round(seconds, 2)) for result in parsed if result is not None]
     if not results:
         raise WorkerError(f"{name} exited normally but printed no result line\n--- its output, last lines ---\n"
                           + "\n".join(lines[-15:]))

@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 
@@ -60,8 +61,8 @@ def process_alive(pid):
 
 
 def _watch_launcher(pid):
-    stop = threading.Event()
-    while not stop.wait(WATCH_INTERVAL):
+    while True:
+        time.sleep(WATCH_INTERVAL)
         if not process_alive(pid):
             os._exit(128 + signal.SIGTERM)  # the run is over: no clean-up is worth a hang at exit
 

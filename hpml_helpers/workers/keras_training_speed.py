@@ -10,27 +10,16 @@ Runnable by hand from the repository root, e.g.::
 Prints one result line per (workload, variant): "HPML_RESULT " followed by a JSON object.
 """
 import argparse
-import json
 import os
 import pathlib
 import sys
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))  # run by hand: find hpml_helpers
+import hpml_helpers.workers._common as common  # noqa: E402
+
 WORKLOADS = ("lenet5", "conv_block")
 PRECISIONS = ("float32", "mixed_bfloat16")
-RESULT_PREFIX = "HPML_RESULT "
-
-
-def positive(convert):
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-        if not value > 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
 
 
 def variant(text):
@@ -45,12 +34,12 @@ def variant(text):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
-    parser.add_argument("--batch-sizes", nargs="+", type=positive(int), default=None,
+    parser.add_argument("--batch-sizes", nargs="+", type=common.positive_int, default=None,
                         help="one per workload (default: 128 for lenet5, 16 for conv_block)")
     parser.add_argument("--variants", nargs="+", type=variant, default=[("float32", False)])
     parser.add_argument("--onednn", choices=("on", "off"), default="on")
-    parser.add_argument("--threads", type=positive(int), default=None, help="intra-op threads (default: all)")
-    parser.add_argument("--seconds", type=positive(float), default=2.0, help="timed seconds per setting")
+    parser.add_argument("--threads", type=common.positive_int, default=None, help="intra-op threads (default: all)")
+    parser.add_argument("--seconds", type=common.positive_float, default=2.0, help="timed seconds per setting")
     args = parser.parse_args(argv)
     defaults = {"lenet5": 128, "conv_block": 16}  # conv_block: ~1 s per step with oneDNN off
     sizes = args.batch_sizes or [defaults[workload] for workload in args.workloads]
@@ -85,7 +74,6 @@ def main(argv=None):
     args = parse_args(argv)
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn == "on" else "0"  # HPML: read once, at import
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))  # run by hand: find hpml_helpers
     import tensorflow as tf
 
     if args.threads:
@@ -126,7 +114,7 @@ def main(argv=None):
                       "first_step_seconds": first,
                       # a training step is ~3 forward passes: forward, backward for activations and weights
                       "train_gflops": 3 * 2 * cost.count(model).macs * rate / 1e9, "peak_rss_mb": peak_rss_mb()}
-            print(RESULT_PREFIX + json.dumps(result), flush=True)
+            common.emit_result(result)
             keras.backend.clear_session()
 
 
