@@ -4,10 +4,8 @@ A process started with ``thread_environment(k)`` in its environment runs OpenMP,
 engine and TensorFlow's pools on ``k`` threads, so N workers on N cores do not fight over them.
 The variables are read when a library loads, so they must be set before the process starts.
 Used by ``distributed`` (``threads_per_worker=``) and by the measurements of notebook 06 that run in a
-child process.
+child process, and by ``backends`` (which must not import numpy: this module does not).
 """
-from .validation import check_positive_int
-
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS",
                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
@@ -16,6 +14,8 @@ def thread_environment(threads, name="threads_per_worker"):
     """Environment variables that limit one process's math libraries to ``threads`` threads (None: {})."""
     if threads is None:
         return {}
+    from .validation import check_positive_int  # here: backends imports this module, and must not import numpy
+
     check_positive_int(threads, name)
     values = {variable: threads for variable in THREAD_VARIABLES}
     # TensorFlow's collective ops hold an inter-op thread while they wait for the other workers: one
