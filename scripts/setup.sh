@@ -15,7 +15,6 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3.11}"
 VENV=.venv
-STAMP="$VENV/.hpml-requirements.sha256"
 # Why a second environment: Horovod 0.28.1 (its last release) no longer builds against TensorFlow >= 2.16
 # and has no Keras 3 support (horovod#4290), so .venv (TensorFlow 2.21 + Keras 3, the notebooks' kernel)
 # runs Horovod on MXNet only. The lecture's hands-on used Horovod with Keras, as HPC centres' TensorFlow
@@ -28,7 +27,6 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # Some machines list local package folders in their pip configuration that do not exist; pip warns about
 # each one, which would bury the real messages. Only those lines are dropped.
 pip_quiet_in() { local venv="$1"; shift; "$venv/bin/python" -m pip "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
-pip_quiet() { pip_quiet_in "$VENV" "$@"; }
 
 # create_venv DIR: a Python 3.11 virtual environment at DIR, unless one is there already.
 create_venv() {
@@ -48,54 +46,42 @@ create_venv() {
     "$PYTHON" -m venv "$venv"
 }
 
-create_venv "$VENV"
+# setup_environment VENV PINS FRAMEWORK: steps 1-4 for one environment: VENV created, the pins of PINS
+# installed when their hash changed (the stamp file in VENV records it), the kit linked in, and Horovod built
+# for FRAMEWORK (MXNet or TensorFlow) + Gloo unless `horovodrun --check-build` there already lists it.
+setup_environment() {
+    local venv="$1" pins="$2" framework="$3" stamp wanted
+    stamp="$venv/.hpml-requirements.sha256"
+    create_venv "$venv"
+    wanted="$(sha256sum "$pins" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        say "installing the pins of $pins into $venv (first time: a few minutes)"
+        # pip 25.3 resolves these sets in seconds; the venv's bundled pip may be older.
+        pip_quiet_in "$venv" install --quiet --disable-pip-version-check --upgrade "pip==25.3"
+        # Horovod is built below with its own flags, so it is left out of this install.
+        grep -v '^horovod==' "$pins" > "$venv/requirements-no-horovod.txt"
+        pip_quiet_in "$venv" install --quiet --disable-pip-version-check -r "$venv/requirements-no-horovod.txt"
+        echo "$wanted" > "$stamp"
+    else
+        say "$pins already installed in $venv"
+    fi
+    # The kit importable there (and, in .venv, the MXNet numpy shim), so workers also run by hand.
+    "$venv/bin/python" scripts/link_kit.py
+    if "$VENV/bin/python" scripts/check_horovod.py --venv "$venv" --framework "$framework" --quiet; then
+        say "Horovod already built for $framework + Gloo in $venv"
+    else
+        bash scripts/build_horovod.sh "$venv/bin/python" "$(echo "$framework" | tr '[:upper:]' '[:lower:]')"
+        "$VENV/bin/python" scripts/check_horovod.py --venv "$venv" --framework "$framework"
+    fi
+}
 
-wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
-if [ "$(cat "$STAMP" 2>/dev/null)" != "$wanted" ]; then
-    say "installing the pins of requirements.txt into $VENV (first time: a few minutes)"
-    # pip 25.3 resolves this set in seconds; the venv's bundled pip may be older.
-    pip_quiet install --quiet --disable-pip-version-check --upgrade "pip==25.3"
-    # Horovod is built in step 4 with its own flags, so it is left out of this install.
-    grep -v '^horovod==' requirements.txt > "$VENV/requirements-no-horovod.txt"
-    pip_quiet install --quiet --disable-pip-version-check -r "$VENV/requirements-no-horovod.txt"
-    echo "$wanted" > "$STAMP"
-else
-    say "requirements.txt already installed in $VENV"
-fi
+setup_environment "$VENV" requirements.txt MXNet
 
-"$VENV/bin/python" scripts/link_kit.py
-
-if "$VENV/bin/python" scripts/check_horovod.py --venv "$VENV" --framework MXNet --quiet; then
-    say "Horovod already built for MXNet + Gloo"
-else
-    bash scripts/build_horovod.sh "$VENV/bin/python" mxnet
-    "$VENV/bin/python" scripts/check_horovod.py --venv "$VENV" --framework MXNet
-fi
-
-# Step 5: the TensorFlow + Horovod environment (same recipe, its own pin list and stamp).
+# Step 5: the TensorFlow + Horovod environment, same recipe with its own pin list.
 if [ "${HPML_TF_HOROVOD:-}" = skip ]; then
     say "HPML_TF_HOROVOD=skip: leaving out $TF_VENV (TensorFlow + Horovod workers will not run)"
 else
-    create_venv "$TF_VENV"
-    tf_stamp="$TF_VENV/.hpml-requirements.sha256"
-    tf_wanted="$(sha256sum "$TF_PINS" | cut -d' ' -f1)"
-    if [ "$(cat "$tf_stamp" 2>/dev/null)" != "$tf_wanted" ]; then
-        say "installing the pins of $TF_PINS into $TF_VENV (first time: about a minute)"
-        pip_quiet_in "$TF_VENV" install --quiet --disable-pip-version-check --upgrade "pip==25.3"
-        grep -v '^horovod==' "$TF_PINS" > "$TF_VENV/requirements-no-horovod.txt"
-        pip_quiet_in "$TF_VENV" install --quiet --disable-pip-version-check -r "$TF_VENV/requirements-no-horovod.txt"
-        echo "$tf_wanted" > "$tf_stamp"
-    else
-        say "$TF_PINS already installed in $TF_VENV"
-    fi
-    # The kit importable there too, so a worker also runs by hand with that environment's python.
-    "$TF_VENV/bin/python" scripts/link_kit.py
-    if "$VENV/bin/python" scripts/check_horovod.py --venv "$TF_VENV" --framework TensorFlow --quiet; then
-        say "Horovod already built for TensorFlow + Gloo in $TF_VENV"
-    else
-        bash scripts/build_horovod.sh "$TF_VENV/bin/python" tensorflow
-        "$VENV/bin/python" scripts/check_horovod.py --venv "$TF_VENV" --framework TensorFlow
-    fi
+    setup_environment "$TF_VENV" "$TF_PINS" TensorFlow
 fi
 
 "$VENV/bin/python" -m hpml_helpers.data --verify
