@@ -45,6 +45,7 @@ docs: setup
 	@mkdir -p docs/reference
 	@if [ -f build/notebook_results.json ]; then cp build/notebook_results.json docs/reference/notebook_results.json; fi
 	@if [ -f bench/results.json ]; then cp bench/results.json docs/reference/bench_results.json; fi
+	$(VENV)/bin/python -m tools.module_map
 	$(VENV)/bin/python scripts/write_docs.py
 
 clean:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 from . import horovod_build
-from .threads import THREAD_VARIABLES
+from .threads import THREAD_VARIABLES, thread_environment
 
 DEVICE_CHOICES = ("auto", "intel", "nvidia")
 
@@ -223,6 +223,9 @@ def _summary_line(info):
 
 def report(verbose=True):
     """Collect the back-end facts into a dict; print them on one line unless ``verbose=False``."""
+    from .validation import check_bool  # here: importing this module must not import numpy (see use())
+
+    check_bool(verbose, "verbose")
     info = {
         "python": platform.python_version(),
         "cpu": cpu_info(),
@@ -280,23 +283,22 @@ def _nvidia_problem():
                                     else "no GPU (the tensorflow-cpu build has no CUDA)"),
               "MXNet was built " + ("with CUDA" if mx.get("installed") and mx["cuda"] else "without CUDA")]
     return ("no usable NVIDIA GPU: looked for one and found that " + "; ".join(looked) +
-            ". Use backends.use('intel') or 'auto' here; for GPUs install the NVIDIA route of README.md.")
+            ". Devices available here: 'intel' (the CPU) and 'auto' (which picks it); for GPUs install "
+            "the NVIDIA route of README.md.")
 
 
-def _set_threads(threads):
-    """Apply a thread count to TensorFlow (intra-op) and MXNet/OpenMP (before MXNet's import)."""
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["MXNET_CPU_WORKER_NTHREADS"] = str(threads)
+def _set_threads(environment):
+    """Apply ``thread_environment``'s counts: the variables MXNet, OpenMP and BLAS read when they load, and
+    TensorFlow's intra-/inter-op pools (settable until TensorFlow starts)."""
+    os.environ.update({name: str(value) for name, value in environment.items()})
     notes = []
     if "mxnet" in sys.modules:
         notes.append("MXNet is already imported, so OMP_NUM_THREADS only applies to new processes")
     import tensorflow as tf
 
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+        tf.config.threading.set_intra_op_parallelism_threads(environment["TF_NUM_INTRAOP_THREADS"])
+        tf.config.threading.set_inter_op_parallelism_threads(environment["TF_NUM_INTEROP_THREADS"])
     except RuntimeError:
         notes.append("TensorFlow has already started, so its thread counts stay as they were "
                      "(restart the kernel and call use() first)")
@@ -304,15 +306,22 @@ def _set_threads(threads):
 
 
 def use(device="auto", threads=None, verbose=True):
-    """Select "intel" (CPU via oneDNN), "nvidia" (CUDA) or "auto" for TensorFlow and MXNet."""
+    """Select "intel" (CPU via oneDNN), "nvidia" (CUDA) or "auto" for TensorFlow and MXNet.
+
+    ``threads`` (a positive int, or None to leave them) sets the thread counts of the math libraries,
+    by the one rule of ``threads.thread_environment``."""
     global _current
-    if not isinstance(device, str) or device.lower() not in DEVICE_CHOICES:
-        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICE_CHOICES))}; got {device!r}")
-    device = device.lower()
-    notes = _set_threads(threads) if threads is not None else []
+    # Imported here, not at the top: a .pth file imports this module in every Python process, which must
+    # not pay for (nor be changed by) numpy, and validation imports numpy.
+    from .validation import check_bool, check_choice
+
+    device = check_choice(device, "device", DEVICE_CHOICES)
+    environment = thread_environment(threads, "threads")  # {} for None; checks threads first
+    verbose = check_bool(verbose, "verbose")
     problem = _nvidia_problem() if device in ("auto", "nvidia") else "not asked for"
     if device == "nvidia" and problem:
-        raise RuntimeError(f"backends.use('nvidia'): {problem}")
+        raise RuntimeError(f"backends.use(device='nvidia'): {problem}")
+    notes = _set_threads(environment) if environment else []
     kind = "nvidia" if device == "nvidia" or (device == "auto" and problem is None) else "intel"
     import tensorflow as tf
 

@@ -7,6 +7,11 @@ Used by notebooks 00, 01 and 06 and by bench/.
 """
 import time
 
+from .validation import (check_choice, check_integer, check_number, check_positive_int, check_seed,
+                         check_records, check_sequence, check_string)
+
+GEMM_DTYPES = ("float32", "float64")
+
 
 class Timer:
     """``with Timer() as timer: ...`` then ``timer.seconds``."""
@@ -24,9 +29,8 @@ def best_time(function, repeats=5, warmup=1):
     """Seconds taken by the fastest of ``repeats`` calls of ``function()``, after ``warmup`` calls."""
     if not callable(function):
         raise TypeError(f"function must be callable, got {type(function).__name__}")
-    for name, value, low in (("repeats", repeats, 1), ("warmup", warmup, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    repeats = check_integer(repeats, "repeats", minimum=1)
+    warmup = check_integer(warmup, "warmup", minimum=0)
     for _ in range(warmup):
         function()
     best = float("inf")
@@ -41,10 +45,12 @@ def gemm_gflops(sizes=(64, 128, 256, 512, 1024, 2048), dtype="float32", repeats=
     """GFLOP/s of ``a @ b`` for n x n matrices (2 n^3 floating-point operations each)."""
     import numpy as np
 
-    if not sizes or not all(isinstance(n, int) and n > 0 for n in sizes):
-        raise ValueError(f"sizes must be a non-empty list of positive integers, got {sizes!r}")
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    sizes = [check_positive_int(n, "sizes") for n in check_sequence(sizes, "sizes")]
+    if max(sizes) > 16384:
+        raise ValueError(f"sizes must be at most 16384 (an n x n matrix), got {max(sizes)}")
+    dtype = _check_gemm_dtype(dtype)
+    repeats = check_positive_int(repeats, "repeats")
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     results = []
     for n in sizes:
@@ -57,15 +63,41 @@ def gemm_gflops(sizes=(64, 128, 256, 512, 1024, 2048), dtype="float32", repeats=
     return results
 
 
+def _check_gemm_dtype(dtype):
+    """'float32' or 'float64' (NumPy dtypes and types such as ``np.float32`` are accepted too)."""
+    import numpy as np
+
+    if isinstance(dtype, (np.dtype, type)) and not isinstance(dtype, str):
+        try:
+            dtype = np.dtype(dtype).name
+        except TypeError:
+            pass  # not a NumPy type: refused below
+    return check_choice(dtype, "dtype", GEMM_DTYPES)
+
+
+def check_gemm_results(results, name="results"):
+    """``results`` as a non-empty list of ``gemm_gflops`` rows (dicts with a size and a finite gflops > 0)."""
+    rows = check_records(results, name, ("size", "gflops"), "a gemm_gflops row")
+    for index, row in enumerate(rows):
+        check_positive_int(row["size"], f"{name}[{index}]['size']")
+        check_number(row["gflops"], f"{name}[{index}]['gflops']", minimum=0, strict=True)
+    return rows
+
+
 def peak_gflops(results):
     """The highest GFLOP/s in a list of ``gemm_gflops`` results."""
-    return max(row["gflops"] for row in results)
+    return max(row["gflops"] for row in check_gemm_results(results))
 
 
 def plot_gemm(results, ax=None, label="NumPy float32 GEMM"):
     """GFLOP/s against matrix size, with the peak marked; returns the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
 
+    results = check_gemm_results(results)
+    label = check_string(label, "label")
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     sizes = [row["size"] for row in results]
@@ -90,6 +122,9 @@ CONV_METHODS = ("naive", "im2col", "tensorflow", "mxnet")
 
 def conv_layer_flops(batch_size, height, width, in_channels, out_channels, kernel_size):
     """Floating-point operations of a stride-1 "same" convolution: 2 per multiply-add."""
+    for name, value in (("batch_size", batch_size), ("height", height), ("width", width),
+                        ("in_channels", in_channels), ("out_channels", out_channels), ("kernel_size", kernel_size)):
+        check_positive_int(value, name)
     return 2 * batch_size * height * width * kernel_size * kernel_size * in_channels * out_channels
 
 
@@ -120,11 +155,14 @@ def conv_speeds(methods=("im2col", "tensorflow", "mxnet"), batch_size=8, image_s
     """Time a float32 "same" convolution layer with each method; rows with seconds and GFLOP/s."""
     import numpy as np
 
-    unknown = [method for method in methods if method not in CONV_METHODS]
-    if unknown or not methods:
-        raise ValueError(f"methods must be a non-empty list from {', '.join(CONV_METHODS)}; got {list(methods)}")
+    methods = [check_choice(method, "methods", CONV_METHODS) for method in check_sequence(methods, "methods")]
+    for name, value in (("batch_size", batch_size), ("image_size", image_size), ("in_channels", in_channels),
+                        ("out_channels", out_channels), ("kernel_size", kernel_size)):
+        check_positive_int(value, name)
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd (a centred 'same' kernel), got {kernel_size}")
+    repeats = check_positive_int(repeats, "repeats")
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((batch_size, image_size, image_size, in_channels), dtype=np.float32)
     kernel = rng.standard_normal((kernel_size, kernel_size, in_channels, out_channels), dtype=np.float32)

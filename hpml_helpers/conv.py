@@ -25,26 +25,24 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import conv_gemm
+from .validation import check_array, check_choice, check_positive_int, check_shape, check_string, is_integer
 
 DATA_FORMATS = ("NHWC", "NCHW")
 PADDING_NAMES = ("valid", "same")
 METHODS = ("im2col", "naive")
+IMAGE_KINDS = "buif"  # numpy dtype kinds accepted for images and kernels: bool masks, ints, uint8 photos, floats
 
 
 # ---- Argument checking (the public boundary: learners pass shapes by hand, so say what was expected) ----
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _pair(value, name):
-    """Return ``(a, b)`` from an int or a pair of ints, checking they are positive."""
-    if _is_int(value):
-        value = (value, value)
-    if not isinstance(value, (tuple, list)) or len(value) != 2 or not all(_is_int(v) for v in value):
-        raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
-    if value[0] < 1 or value[1] < 1:
-        raise ValueError(f"{name} must be positive, got {tuple(value)!r}")
-    return int(value[0]), int(value[1])
+    """Return ``(a, b)`` from a positive int or a pair of positive ints (height, width)."""
+    if is_integer(value):
+        value = check_positive_int(value, name)
+        return value, value
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {value!r} "
+                        f"({type(value).__name__})")
+    return check_shape(value, name, length=2)
 
 
 def _same_padding(input_size, kernel_size, stride):
@@ -63,12 +61,12 @@ def _padding_pairs(padding, kernel_hw, input_hw, stride_hw):
         if name == "same":
             return tuple(_same_padding(n, k, s) for n, k, s in zip(input_hw, kernel_hw, stride_hw))
         raise ValueError(f"padding must be 'valid', 'same' or integers, got {padding!r}")
-    if _is_int(padding):
+    if is_integer(padding):
         pairs = ((padding, padding), (padding, padding))
-    elif isinstance(padding, (tuple, list)) and len(padding) == 2 and all(_is_int(p) for p in padding):
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2 and all(is_integer(p) for p in padding):
         pairs = ((padding[0], padding[0]), (padding[1], padding[1]))
     elif (isinstance(padding, (tuple, list)) and len(padding) == 2
-          and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(q) for q in p)
+          and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(is_integer(q) for q in p)
                   for p in padding)):
         pairs = tuple(tuple(p) for p in padding)
     else:
@@ -79,25 +77,11 @@ def _padding_pairs(padding, kernel_hw, input_hw, stride_hw):
     return tuple((int(a), int(b)) for a, b in pairs)
 
 
-def _as_array(value, name):
-    """Return ``value`` as a numeric numpy array (TypeError for anything else)."""
-    try:
-        array = np.asarray(value)
-    except Exception as error:  # ragged lists and the like
-        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}") from error
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
-    return array
-
-
 def _prepare(images, kernel_hw, stride, padding, data_format, in_channels=None):
     """Check the arguments shared by every conv function; return NHWC images and the geometry."""
-    if not isinstance(data_format, str):
-        raise TypeError(f"data_format must be a string, 'NHWC' or 'NCHW', got {data_format!r}")
-    if data_format.upper() not in DATA_FORMATS:
-        raise ValueError(f"data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
-    data_format = data_format.upper()
-    images = _as_array(images, "images")
+    check_string(data_format, "data_format")
+    data_format = check_choice(data_format, "data_format", [name.lower() for name in DATA_FORMATS]).upper()
+    images = check_array(images, "images", kinds=IMAGE_KINDS)
     layout = "(batch, height, width, channels)" if data_format == "NHWC" else \
         "(batch, channels, height, width)"
     if images.ndim != 4:
@@ -114,36 +98,37 @@ def _prepare(images, kernel_hw, stride, padding, data_format, in_channels=None):
     padded_hw = [n + sum(p) for n, p in zip(images.shape[1:3], pads)]
     if kernel_hw[0] > padded_hw[0] or kernel_hw[1] > padded_hw[1]:
         raise ValueError(f"kernel of size {tuple(kernel_hw)} is larger than the padded input "
-                         f"{tuple(padded_hw)}; use a smaller kernel or more padding")
+                         f"{tuple(padded_hw)} (images {images.shape[1:3]} plus padding {pads}); "
+                         "use a smaller kernel or more padding")
     out_hw = tuple((n - k) // s + 1 for n, k, s in zip(padded_hw, kernel_hw, stride_hw))
     return images, stride_hw, pads, out_hw, data_format
 
 
 def _check_kernel(kernel):
-    kernel = _as_array(kernel, "kernel")
+    kernel = check_array(kernel, "kernel", kinds=IMAGE_KINDS)
     if kernel.ndim != 4:
         raise ValueError("kernel must be 4-D (kernel_height, kernel_width, in_channels, out_channels) "
                          f"as in tf.nn.conv2d, got shape {kernel.shape}")
     return kernel
 
 
-def _result_dtype(images, kernel):  # uint8 photos are computed in float; float64 stays float64
-    return np.result_type(images.dtype, kernel.dtype, np.float32)
+def _result_dtype(*arrays):
+    """float32 unless an input needs float64 (uint8 photos are computed in float; float64 stays float64)."""
+    dtype = np.result_type(*(array.dtype for array in arrays), np.float32)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)  # the GEMM engines' two
 
 
 # ---- Public API ----
 def output_size(input_size, kernel_size, stride=1, padding=0):
     """Output length along one axis: ``floor((n + p_total - k) / s) + 1`` (the lecture's formula)."""
-    for name, value in (("input_size", input_size), ("kernel_size", kernel_size), ("stride", stride)):
-        if not _is_int(value):
-            raise TypeError(f"{name} must be an int, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be positive, got {value!r}")
+    input_size = check_positive_int(input_size, "input_size")
+    kernel_size = check_positive_int(kernel_size, "kernel_size")
+    stride = check_positive_int(stride, "stride")
     if isinstance(padding, str):
         (before, after), _ = _padding_pairs(padding, (kernel_size, 1), (input_size, 1), (stride, 1))
-    elif _is_int(padding):
+    elif is_integer(padding):
         before = after = padding  # an int is added on each side, as in conv2d(padding=p)
-    elif isinstance(padding, (tuple, list)) and len(padding) == 2 and all(_is_int(p) for p in padding):
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2 and all(is_integer(p) for p in padding):
         before, after = padding
     else:
         raise TypeError("padding must be 'valid', 'same', an int (each side) or a (before, after) "
@@ -153,7 +138,7 @@ def output_size(input_size, kernel_size, stride=1, padding=0):
     if kernel_size > input_size + before + after:
         raise ValueError(f"kernel_size {kernel_size} is larger than the padded input "
                          f"{input_size + before + after}")
-    return (input_size + before + after - kernel_size) // stride + 1
+    return int((input_size + before + after - kernel_size) // stride + 1)
 
 
 def conv2d_naive(images, kernel, stride=1, padding="valid", data_format="NHWC"):
@@ -181,7 +166,7 @@ def im2col(images, kernel_size, stride=1, padding="valid", data_format="NHWC"):
     """The patch matrix: one row per output pixel (image by image), columns ordered (dy, dx, channel)."""
     kernel_hw = _pair(kernel_size, "kernel_size")
     images, stride_hw, pads, out_hw, _ = _prepare(images, kernel_hw, stride, padding, data_format)
-    padded = conv_gemm.pad(images, pads, np.result_type(images.dtype, np.float32))
+    padded = conv_gemm.pad(images, pads, _result_dtype(images))
     # A view, no copy yet: windows[n, y, x, c, dy, dx]; the strides pick every s-th window.
     windows = sliding_window_view(padded, kernel_hw, axis=(1, 2))
     windows = windows[:, ::stride_hw[0], ::stride_hw[1]][:, :out_hw[0], :out_hw[1]]
@@ -208,11 +193,9 @@ def conv2d_im2col(images, kernel, stride=1, padding="valid", data_format="NHWC")
 
 def conv2d(images, kernel, stride=1, padding="valid", data_format="NHWC", method="im2col"):
     """2-D convolution (cross-correlation, as tf.nn.conv2d); ``method`` is "im2col" or "naive"."""
-    if method == "im2col":
-        return conv2d_im2col(images, kernel, stride, padding, data_format)
-    if method == "naive":
+    if check_choice(method, "method", METHODS) == "naive":
         return conv2d_naive(images, kernel, stride, padding, data_format)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return conv2d_im2col(images, kernel, stride, padding, data_format)
 
 
 # ---- Sobel: the classic hand-made kernel, run through the same conv2d a CNN layer uses ----
@@ -242,11 +225,10 @@ def sobel(image, padding="same"):
     from the image to the zero padding (scikit-image reflects the image there instead);
     ``padding="valid"`` drops that frame and returns (height - 2, width - 2).
     """
-    image = _as_array(image, "image")
+    image = check_array(image, "image", kinds=IMAGE_KINDS)
     if image.ndim != 2:
         raise ValueError(f"image must be a grey 2-D array (height, width), got shape {image.shape}")
-    if padding not in PADDING_NAMES:
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    padding = check_choice(padding, "padding", PADDING_NAMES)
     gx, gy = sobel_kernels()
     # Both kernels as the two output channels of one conv2d: (3, 3, in=1, out=2), one pass.
     kernel = np.stack([gx, gy], axis=-1)[:, :, None, :]

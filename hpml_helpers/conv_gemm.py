@@ -43,6 +43,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import backends
+from .validation import check_sequence, check_shape, is_integer
 
 _WORKERS = max(1, min(8, backends.usable_cpus()))  # a container's CPU quota counts, not the host's cores
 _BAND_GEMM_ROWS = 1536  # rows per phase GEMM: big enough for BLAS, small enough for the L2 cache
@@ -53,14 +54,74 @@ _pool_lock = threading.Lock()
 _thread_buffers = threading.local()
 
 
+# ---- Argument checks: O(1) per call (shapes, dtypes, pads), never a pass over the numbers ----
+GEMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_gemm_dtype(dtype, name="dtype"):
+    """``dtype`` as a numpy dtype, which must be float32 or float64 (the two the GEMM engines compute in)."""
+    try:
+        normal = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):  # not a dtype at all
+        normal = None
+    if normal is None or normal not in GEMM_DTYPES:  # (a dtype compares equal to None: float64)
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
+    return normal
+
+
+def check_pads(pads, name="pads"):
+    """``pads`` as ``((top, bottom), (left, right))`` of non-negative ints."""
+    if not (isinstance(pads, (tuple, list)) and len(pads) == 2 and all(
+            isinstance(pair, (tuple, list)) and len(pair) == 2 and all(is_integer(p) for p in pair)
+            for pair in pads)):
+        raise TypeError(f"{name} must be ((top, bottom), (left, right)) of ints, got {pads!r}")
+    if any(p < 0 for pair in pads for p in pair):
+        raise ValueError(f"{name} must be non-negative, got {pads!r}")
+    return tuple((int(before), int(after)) for before, after in pads)
+
+
+def check_4d_array(array, name, layout="(batch, height, width, channels)"):
+    """``array`` as it is, which must be a non-empty 4-D numpy array of numbers laid out as ``layout``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array {layout}, got {type(array).__name__}")
+    if array.dtype.kind not in "buif":
+        raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
+    if array.ndim != 4 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 4-D array {layout}, got shape {array.shape}")
+    return array
+
+
+def check_geometry(images, kernel, stride_hw, pads, out_hw):
+    """Check kernel (HWIO, images' channels), stride_hw, pads and out_hw against each other;
+    return the normal ``(stride_hw, pads, out_hw)``. A wrong out_hw would make the GEMMs write
+    outside their buffers, so it must be the output size these arguments give."""
+    check_4d_array(images, "images")
+    check_4d_array(kernel, "kernel", "(kernel_height, kernel_width, in_channels, out_channels)")
+    if kernel.shape[2] != images.shape[3]:
+        raise ValueError(f"kernel has {kernel.shape[2]} input channels but images have {images.shape[3]}")
+    stride_hw, pads = check_shape(stride_hw, "stride_hw", length=2), check_pads(pads)
+    padded = [n + sum(pair) for n, pair in zip(images.shape[1:3], pads)]
+    if kernel.shape[0] > padded[0] or kernel.shape[1] > padded[1]:
+        raise ValueError(f"kernel of size {kernel.shape[:2]} is larger than the padded input {tuple(padded)}")
+    expected = tuple((n - k) // s + 1 for n, k, s in zip(padded, kernel.shape[:2], stride_hw))
+    if check_shape(out_hw, "out_hw", length=2) != expected:
+        raise ValueError(f"out_hw must be the output size {expected} of these images, kernel, stride_hw "
+                         f"and pads, got {tuple(out_hw)}")
+    return stride_hw, pads, expected
+
+
 def pad(images, pads, dtype):
     """Zero-pad NHWC images by ``pads = ((top, bottom), (left, right))``, as ``dtype``."""
+    check_4d_array(images, "images")
+    pads, dtype = check_pads(pads), check_gemm_dtype(dtype)
     return np.pad(images.astype(dtype, copy=False), ((0, 0), pads[0], pads[1], (0, 0)))
 
 
 # ---- Any stride: im2col of a few images at a time ----
 def conv2d_patch_chunks(images, kernel, stride_hw, pads, out_hw, dtype):
     """Any stride: im2col of a few images into a reused buffer, then one GEMM per chunk."""
+    stride_hw, pads, out_hw = check_geometry(images, kernel, stride_hw, pads, out_hw)
+    dtype = check_gemm_dtype(dtype)
     kernel_height, kernel_width, in_channels, out_channels = kernel.shape
     batch, out_pixels = images.shape[0], out_hw[0] * out_hw[1]
     columns = kernel_height * kernel_width * in_channels
@@ -83,6 +144,8 @@ def conv2d_patch_chunks(images, kernel, stride_hw, pads, out_hw, dtype):
 # ---- Stride 1: im2col by kernel row ----
 def conv2d_kernel_rows(images, kernel, pads, out_hw, dtype):
     """Stride 1: im2col by kernel row, whose patch matrices are free reshapes of the padded image."""
+    _, pads, out_hw = check_geometry(images, kernel, (1, 1), pads, out_hw)
+    dtype = check_gemm_dtype(dtype)
     kernel_height, kernel_width, in_channels, out_channels = kernel.shape
     batch, width = images.shape[0], images.shape[2]
     # Row pitch: the image width plus one zero gap that is the right padding of a row and the left
@@ -145,6 +208,7 @@ def _numpy_gemm(flat, start, row_length, weights, rows, phase, kernel_width, win
 def cblas_gemm(dtype):
     """The in-place GEMM for ``dtype`` (float32/float64): numpy's own BLAS via ctypes, else numpy."""
     global _cblas
+    dtype = check_gemm_dtype(dtype)
     with _pool_lock:
         if _cblas is None:
             _cblas = {}
@@ -152,7 +216,7 @@ def cblas_gemm(dtype):
                 found = _find_cblas(dtype_char, scalar, numpy_type)
                 if found is not None:
                     _cblas[np.dtype(numpy_type)] = found
-    return _cblas.get(np.dtype(dtype), _numpy_gemm)
+    return _cblas.get(dtype, _numpy_gemm)
 
 
 def numpy_blas_files():
@@ -238,8 +302,11 @@ def _buffers(key):
 
 
 def run_tasks(function, tasks):
-    """Run ``function(task)`` for every task, one thread per core with single-threaded BLAS."""
+    """Run ``function(task)`` for every task (a list or tuple), one thread per core with single-threaded BLAS."""
     global _pool, _blas_controller
+    if not callable(function):
+        raise TypeError(f"function must be callable (it is called once per task), got {type(function).__name__}")
+    tasks = check_sequence(tasks, "tasks", allow_empty=True)
     with _pool_lock:
         if _blas_controller is None and _WORKERS > 1:
             try:

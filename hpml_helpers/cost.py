@@ -43,7 +43,7 @@ Used by notebooks 04-alexnet-depth-ablation, 06-compute-and-hardware and 07-dist
 """
 import math
 
-from .validation import check_bool, check_sequence, is_integer
+from .validation import check_bool, check_number, check_positive_number, check_sequence, check_string, is_integer
 
 # Layers with weights whose inference cost is elementwise (or a look-up): 0 MACs by convention.
 ZERO_MAC_WEIGHTED_LAYERS = ("BatchNormalization", "LayerNormalization", "GroupNormalization",
@@ -108,7 +108,11 @@ class Cost:
         rows = [row for row in self.rows if row["params"] or row["macs"]] if check_bool(
             nonzero_only, "nonzero_only") else self.rows
         names = [row["name"] for row in rows]
-        figsize = figsize or (max(6.0, 0.25 * len(rows) + 2.0), 6.0)
+        if figsize is not None and (isinstance(figsize, (str, dict)) or not hasattr(figsize, "__len__")
+                                    or len(figsize) != 2):
+            raise TypeError(f"figsize must be a (width, height) pair in inches or None, got {figsize!r}")
+        figsize = (tuple(check_positive_number(size, "figsize") for size in figsize) if figsize
+                   else (max(6.0, 0.25 * len(rows) + 2.0), 6.0))
         figure, (macs_axis, params_axis) = plt.subplots(2, 1, sharex=True, figsize=figsize)
         positions = range(len(rows))
         macs_axis.bar(positions, [row["macs"] / 1e6 for row in rows], color="tab:blue")
@@ -137,7 +141,7 @@ def table(rows, columns=None):
     if not all(isinstance(row, dict) for row in rows):
         raise TypeError("rows must be a list of dicts")
     if columns is not None:
-        columns = check_sequence(columns, "columns")
+        columns = [check_string(column, "columns") for column in check_sequence(columns, "columns")]
     return tables.table(rows, columns=columns)
 
 
@@ -173,9 +177,12 @@ def _check_matches_model(model, shapes, input_shape):
         raise ValueError(f"input_shape {input_shape!r} gives {len(shapes)} input(s) but model {model.name!r} "
                          f"expects {len(expected)}: {expected}")
     for shape, wanted in zip(shapes, expected):
-        if len(shape) != len(wanted) or (wanted[-1] is not None and shape[-1] != wanted[-1]):
-            raise ValueError(f"input_shape {input_shape!r} does not match model {model.name!r}, which expects "
-                             f"images of shape {wanted} (None: any size)")
+        if len(shape) != len(wanted):
+            raise ValueError(f"input_shape {input_shape!r} has {len(shape)} entries but model {model.name!r} "
+                             f"expects {len(wanted)} per image, of shape {wanted} (None: any size)")
+        if wanted[-1] is not None and shape[-1] != wanted[-1]:
+            raise ValueError(f"input_shape {input_shape!r} has {shape[-1]} channels (its last entry) but model "
+                             f"{model.name!r} takes {wanted[-1]} channels: images of shape {wanted} (None: any size)")
 
 
 def count_architecture(build):
@@ -200,9 +207,14 @@ def count_architecture(build):
 def plot_model_costs(rows):
     """Bars of GFLOPs (2 x MACs) and of million parameters per model, from ``compare`` rows (notebook 06)."""
     rows = check_sequence(rows, "rows")
-    for row in rows:
-        if not isinstance(row, dict) or not {"model", "flops", "params"} <= set(row):
-            raise TypeError(f"rows must be compare() rows with model, flops and params, got {row!r}")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise TypeError(f"rows[{index}] must be a compare() row (a dict), got {row!r}")
+        for key in ("model", "flops", "params"):
+            if key not in row:
+                raise ValueError(f"rows[{index}] has no {key!r} key: compare() rows have model, flops and params")
+        check_number(row["flops"], f"rows[{index}]['flops']", minimum=0)
+        check_number(row["params"], f"rows[{index}]['params']", minimum=0)
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -222,6 +234,11 @@ def compare(models, input_shape=None):
     if not isinstance(models, dict) or not models:
         raise TypeError("models must be a non-empty dict {name: Keras model}, "
                         f"got {type(models).__name__}")
+    import keras
+
+    for name, model in models.items():
+        if not isinstance(model, (Cost, keras.Model)):
+            raise TypeError(f"models[{name!r}] must be a Keras Model or a Cost, got {type(model).__name__}")
     table = []
     for name, model in models.items():
         cost = model if isinstance(model, Cost) else count(model, input_shape)

@@ -23,15 +23,22 @@ import pathlib
 
 import numpy as np
 
+from .validation import (check_array, check_bool, check_integer, check_number, check_path, check_positive_int,
+                         check_positive_number, check_record, check_sequence, check_string)
+
 TIMELINE_COLORS = {"NEGOTIATE_ALLREDUCE": "tab:grey", "MEMCPY_IN_FUSION_BUFFER": "tab:orange",
                    "ALLREDUCE": "tab:blue", "MEMCPY_OUT_FUSION_BUFFER": "tab:green"}
 MODE_COLORS = {"dist_sync": "tab:blue", "dist_async": "tab:red"}
 
 
-def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return value
+def _check_fit(fit):
+    """``fit`` must look like an ``allreduce_model.AllreduceFit``: latency >= 0, bandwidth > 0, predict()."""
+    if fit is None or not all(hasattr(fit, attribute) for attribute in ("latency", "bandwidth", "predict")):
+        raise TypeError(f"fit must be the AllreduceFit of allreduce_model.fit_alpha_beta, got {type(fit).__name__}")
+    check_number(fit.latency, "fit.latency", minimum=0)
+    if not (isinstance(fit.bandwidth, (int, float)) and fit.bandwidth == math.inf):
+        check_positive_number(fit.bandwidth, "fit.bandwidth")
+    return fit
 
 
 # ---------------------------------------------------------------------------------- allreduce curve
@@ -42,10 +49,20 @@ def plot_allreduce(sizes, seconds, fit, num_workers=2, ax=None, label="measured 
 
     from . import allreduce_model
 
-    sizes, seconds = np.asarray(sizes, dtype=float), np.asarray(seconds, dtype=float)
-    if sizes.shape != seconds.shape or sizes.ndim != 1 or sizes.size < 2:
+    from matplotlib.axes import Axes
+
+    sizes = check_array(sizes, "sizes", ndim=1, dtype=float)
+    seconds = check_array(seconds, "seconds", ndim=1, dtype=float)
+    if sizes.shape != seconds.shape or sizes.size < 2:
         raise ValueError(f"sizes and seconds must be 1-D, the same length and at least 2 long, got "
                          f"{sizes.shape} and {seconds.shape}")
+    if (sizes <= 0).any() or (seconds <= 0).any():
+        raise ValueError("sizes and seconds must be > 0 (log-log axes)")
+    fit = _check_fit(fit)
+    num_workers = check_integer(num_workers, "num_workers", minimum=2)
+    label = check_string(label, "label")
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     grid = np.logspace(np.log10(sizes.min()), np.log10(sizes.max()), 200)
@@ -72,10 +89,19 @@ def plot_allreduce(sizes, seconds, fit, num_workers=2, ax=None, label="measured 
 
 def read_timeline(path):
     """The events of a Horovod timeline file (a JSON array that Horovod may not have closed)."""
-    text = pathlib.Path(path).read_text().strip().rstrip(",")
+    path = check_path(path, "path")
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file: was HOROVOD_TIMELINE set to it for the run?")
+    text = path.read_text().strip().rstrip(",")
     if not text:
         raise ValueError(f"timeline {path} is empty: was HOROVOD_TIMELINE set for the run?")
-    return json.loads(text if text.endswith("]") else text + "]")
+    try:
+        events = json.loads(text if text.endswith("]") else text + "]")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"path {str(path)!r} is not a Horovod timeline (JSON array): {error}") from None
+    if not isinstance(events, list):
+        raise ValueError(f"path {str(path)!r} is not a Horovod timeline: it holds no JSON array of events")
+    return events
 
 
 def timeline_intervals(events, prefix="fusion.", last_round=True):
@@ -88,6 +114,15 @@ def timeline_intervals(events, prefix="fusion.", last_round=True):
     ``last_round=False``: the rows of every round, in ms from the first one's start."""
     if not isinstance(events, list):
         raise TypeError(f"events must be the list read_timeline returns, got {type(events).__name__}")
+    if not events:
+        raise ValueError("events must not be empty: the timeline holds no event")
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise TypeError(f"events[{index}] must be a dict (a Horovod timeline event), got {event!r}")
+        if event.get("ph") in ("B", "E"):
+            check_record(event, f"events[{index}]", ("pid", "ts") + (("name",) if event["ph"] == "B" else ()))
+    prefix = check_string(prefix, "prefix", allow_empty=True)
+    last_round = check_bool(last_round, "last_round")
     names = {event["pid"]: event["args"]["name"].split(".", 1)[-1] for event in events
              if event.get("ph") == "M" and event.get("name") == "process_name" and "name" in event.get("args", {})}
     chosen = {pid: name for pid, name in names.items() if name.startswith(prefix)}
@@ -124,6 +159,12 @@ def plot_timeline(timelines, prefix="fusion.", activities=tuple(TIMELINE_COLORS)
 
     if not isinstance(timelines, dict) or not timelines:
         raise TypeError("timelines must be a non-empty dict {label: timeline path or event list}")
+    for label, timeline in timelines.items():
+        if not isinstance(timeline, (list, str, pathlib.PurePath)):
+            raise TypeError(f"timelines[{label!r}] must be a timeline path or an event list, got "
+                            f"{type(timeline).__name__}")
+    prefix = check_string(prefix, "prefix", allow_empty=True)
+    activities = [check_string(activity, "activities") for activity in check_sequence(activities, "activities")]
     figure, axes = plt.subplots(len(timelines), 1, figsize=(9, 2.2 + 1.6 * len(timelines)), sharex=True,
                                 squeeze=False)
     for ax, (label, timeline) in zip(axes[:, 0], timelines.items()):
@@ -150,9 +191,8 @@ def plot_timeline(timelines, prefix="fusion.", activities=tuple(TIMELINE_COLORS)
 
 def moving_average(values, window=10):
     """Mean of each ``window`` consecutive values (shorter at the start), same length as ``values``."""
-    values = np.asarray(values, dtype=float)
-    if not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be a positive integer, got {window!r}")
+    values = check_array(values, "values", ndim=1, dtype=float)
+    window = check_positive_int(window, "window")
     sums = np.cumsum(np.insert(values, 0, 0.0))
     counts = np.minimum(np.arange(1, values.size + 1), window)
     return (sums[1:] - sums[np.arange(values.size) + 1 - counts]) / counts
@@ -164,7 +204,9 @@ def step_wall_times(result):
     MXNet runs the steps asynchronously: a timestamp taken when ``trainer.step`` returns says when Python
     queued the step, not when the engine finished it. When the worker's timestamps end well before its
     measured total (taken after ``mx.nd.waitall()``), the steps are spread evenly over that total instead."""
-    seconds, total = np.asarray(result["seconds"], dtype=float), result.get("total_seconds")
+    check_record(result, "result", ("seconds",))
+    seconds = check_array(result["seconds"], "result['seconds']", ndim=1, min_size=0, dtype=float)
+    total = check_number(result.get("total_seconds"), "result['total_seconds']", minimum=0, allow_none=True)
     if total and seconds.size and seconds[-1] < 0.9 * total:
         return np.arange(1, seconds.size + 1) * total / seconds.size, False
     return seconds, True
@@ -176,6 +218,14 @@ def plot_sync_async(results, window=10):
 
     if not isinstance(results, dict) or not results:
         raise TypeError("results must be a dict {mode: list of ps_training results}")
+    for mode, workers in results.items():
+        for index, result in enumerate(check_sequence(workers, f"results[{mode!r}]")):
+            check_record(result, f"results[{mode!r}][{index}]", ("rank", "losses", "seconds"))
+            losses = check_array(result["losses"], f"results[{mode!r}][{index}]['losses']", ndim=1)
+            if len(losses) != len(result["seconds"]):
+                raise ValueError(f"results[{mode!r}][{index}] has {len(losses)} losses but "
+                                 f"{len(result['seconds'])} seconds: one of each per step")
+    window = check_positive_int(window, "window")
     figure, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
     all_measured = True
     for mode, workers in results.items():
@@ -199,13 +249,11 @@ def plot_sync_async(results, window=10):
 
 def delayed_gradient_descent(learning_rate, delay=0, curvature=1.0, steps=60, start=1.0):
     """TEACHING MODEL: w_{t+1} = w_t - lr * curvature * w_{t-delay} on f(w) = curvature w^2 / 2; returns w."""
-    _positive(learning_rate, "learning_rate")
-    _positive(curvature, "curvature")
-    if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
-        raise ValueError(f"delay must be an integer >= 0 (updates the gradient is behind), got {delay!r}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    w = [float(start)]
+    learning_rate = check_positive_number(learning_rate, "learning_rate")
+    curvature = check_positive_number(curvature, "curvature")
+    delay = check_integer(delay, "delay", minimum=0)
+    steps = check_positive_int(steps, "steps")
+    w = [check_number(start, "start")]
     for t in range(steps):
         stale = w[max(t - delay, 0)]  # the parameters this gradient was computed on
         w.append(w[t] - learning_rate * curvature * stale)
@@ -214,9 +262,8 @@ def delayed_gradient_descent(learning_rate, delay=0, curvature=1.0, steps=60, st
 
 def stable_learning_rate(delay=0, curvature=1.0):
     """Largest learning rate for which ``delayed_gradient_descent`` converges: 2 sin(pi/(2(2d+1))) / h."""
-    _positive(curvature, "curvature")
-    if not isinstance(delay, int) or delay < 0:
-        raise ValueError(f"delay must be an integer >= 0, got {delay!r}")
+    curvature = check_positive_number(curvature, "curvature")
+    delay = check_integer(delay, "delay", minimum=0)
     return 2 * math.sin(math.pi / (2 * (2 * delay + 1))) / curvature
 
 
@@ -224,6 +271,9 @@ def stable_learning_rate(delay=0, curvature=1.0):
 
 def ring_contributions(simulation):
     """Replay a ``ring_allreduce_simulation``'s transfers: per step, how many workers' values each chunk holds."""
+    if not hasattr(simulation, "results") or not hasattr(simulation, "steps"):
+        raise TypeError("simulation must be what allreduce_model.ring_allreduce_simulation returns, got "
+                        f"{type(simulation).__name__}")
     num_workers = len(simulation.results)
     counts = np.ones((num_workers, num_workers), dtype=int)  # [worker, chunk]: its own value only
     states = [counts.copy()]

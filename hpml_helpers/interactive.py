@@ -3,9 +3,12 @@
 ``kernel_editor(image)`` shows nine sliders (the kernel weights), a preset menu (identity, blur, sharpen,
 Sobel x, Sobel y) and the filtered image, recomputed with the kit's own ``conv.conv2d`` whenever a weight
 changes. The pictures are ``ipywidgets.Image`` PNGs, so they render in JupyterLab without a plotting backend.
+Every argument is checked first: a wrong one gets a ValueError or TypeError naming it.
 Used by notebook 01-convolution-and-sobel.
 """
 import io
+
+from . import validation
 
 PRESETS = {
     "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
@@ -21,7 +24,7 @@ def to_png(array):
     import numpy as np
     from PIL import Image
 
-    array = np.asarray(array, dtype=np.float64)
+    array = validation.check_array(array, "array", dtype=np.float64)  # numbers, not empty, finite
     if array.ndim != 2:
         raise ValueError(f"array must be 2-D, got shape {array.shape}")
     low, high = float(array.min()), float(array.max())
@@ -31,33 +34,43 @@ def to_png(array):
     return buffer.getvalue()
 
 
+def check_grey_image(image, name="image"):
+    """``image`` as a numpy array: a 2-D grey image of finite numbers, not empty."""
+    array = validation.check_array(image, name)  # numbers, not empty, finite
+    if array.ndim != 2 or min(array.shape) < 1:
+        hint = " (for a colour image pass image.mean(axis=-1))" if array.ndim == 3 else ""
+        raise ValueError(f"{name} must be a 2-D grey image (H, W), got shape {array.shape}{hint}")
+    return array
+
+
 def apply_kernel(image, kernel):
     """Filter a grey image with a 3x3 kernel using the kit's convolution ("same" padding)."""
     import numpy as np
 
     from .conv import conv2d
 
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"image must be a 2-D grey image, got shape {image.shape}")
-    kernel = np.asarray(kernel, dtype=np.float32)
+    image = check_grey_image(image).astype(np.float32)
+    kernel = validation.check_array(kernel, "kernel", dtype=np.float32)  # numbers, not empty, finite
     if kernel.shape != (3, 3):
-        raise ValueError(f"kernel must be 3x3, got shape {kernel.shape}")
+        raise ValueError(f"kernel must be 3x3 (a 2-D odd square, like the presets), got shape {kernel.shape}")
     return conv2d(image[None, :, :, None], kernel[:, :, None, None], padding="same")[0, :, :, 0]
+
+
+def _check_preset(preset):
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
 
 
 class KernelEditor:
     """The widget: ``.widget`` to display, ``.kernel`` and ``.output`` for the current state."""
 
     def __init__(self, image, preset="Sobel x", size=256):
+        image = check_grey_image(image)
+        _check_preset(preset)
+        size = validation.check_positive_int(size, "size")
         import ipywidgets as widgets
         import numpy as np
 
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        image = np.asarray(image)
-        if image.ndim != 2:
-            raise ValueError(f"image must be a 2-D grey image, got shape {image.shape}")
         self.image = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
         layout = widgets.Layout(width="250px")
         self.sliders = [widgets.FloatSlider(value=0.0, min=-4.0, max=4.0, step=0.05, readout_format=".2f",
@@ -87,6 +100,7 @@ class KernelEditor:
 
     def load(self, preset):
         """Set the sliders to a preset kernel and redraw once."""
+        _check_preset(preset)
         self._loading = True
         try:
             for slider, value in zip(self.sliders, [v for row in PRESETS[preset] for v in row]):

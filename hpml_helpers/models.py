@@ -19,7 +19,8 @@ Conventions:
   ``count_params()`` work at once).
 - Gluon models are ``HybridBlock``s that take **NCHW** batches (MXNet's convolutions are
   channels-first), initialised with Xavier on ``context`` (default ``mx.cpu()``); ``train``
-  hybridizes them.
+  hybridizes them. They record the image shape they were built for as ``model.image_shape``
+  (height, width, channels), so ``visualize`` can refuse a wrong image before MXNet sees it.
 - The output layer returns logits (class scores, no softmax): the losses apply the softmax
   themselves, which is numerically more stable.
 
@@ -27,6 +28,8 @@ Used by notebooks 02-training-a-cnn, 03-feature-visualization, 04-alexnet-depth-
 06-compute-and-hardware, 07-distributed-sgd, 09-large-batch-training and 10-transfer-learning.
 """
 import functools
+
+from . import validation
 
 FRAMEWORK_CHOICES = ("keras", "gluon")
 ACTIVATION_CHOICES = ("relu", "tanh", "sigmoid")
@@ -184,41 +187,63 @@ def _build_gluon(layers, name, input_shape, context):
                 add(nn.Dropout(layer["rate"], prefix=prefix))
             previous = shape
     model.initialize(mx.init.Xavier(), ctx=context or mx.cpu())
+    model.image_shape = tuple(input_shape)  # a Gluon block does not declare its input: the kit records it
     return model
+
+
+def _check_context(context):
+    """None, or an MXNet context that exists on this machine (mx.gpu(0) needs a GPU)."""
+    if context is None:
+        return None
+    import mxnet as mx
+
+    if not isinstance(context, mx.Context):
+        raise TypeError(f"context must be an MXNet context such as mx.cpu() or mx.gpu(0), got {context!r}")
+    if context.device_type == "gpu" and context.device_id >= mx.context.num_gpus():
+        raise ValueError(f"context {context} does not exist: MXNet sees {mx.context.num_gpus()} GPU(s) on this "
+                         "machine; use mx.cpu() (or leave context=None)")
+    return context
 
 
 def _check_arguments(framework, num_classes, input_shape, context, activation="relu"):
     """Validate the arguments every model function shares; return input_shape as (H, W, C)."""
-    if not isinstance(framework, str) or framework.lower() not in FRAMEWORK_CHOICES:
-        raise ValueError(f"framework must be one of {', '.join(map(repr, FRAMEWORK_CHOICES))}; "
-                         f"got {framework!r}")
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+    framework = validation.check_choice(framework, "framework", FRAMEWORK_CHOICES)
+    if not validation.is_integer(num_classes) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if activation not in ACTIVATION_CHOICES:
-        raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATION_CHOICES))}; "
-                         f"got {activation!r}")
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple (height, width, channels), got {input_shape!r}") from None
+    validation.check_choice(activation, "activation", ACTIVATION_CHOICES)
+    shape = validation.check_shape(input_shape, "input_shape")  # positive integers (no bools, no strings)
     if len(shape) == 2:
         shape = shape + (1,)
-    if len(shape) != 3 or not all(isinstance(size, int) and not isinstance(size, bool) and size > 0
-                                  for size in shape):
-        raise ValueError(f"input_shape must be (height, width, channels) with positive integers, "
-                         f"got {input_shape!r}")
+    if len(shape) != 3:
+        raise ValueError(f"input_shape must be (height, width) or (height, width, channels), got {input_shape!r}")
     if shape[0] in (1, 3) and shape[2] not in (1, 3):
         raise ValueError(f"input_shape {shape} looks channels-first; give (height, width, channels) for "
                          "both frameworks (the Gluon model itself takes NCHW batches)")
-    if framework.lower() == "keras" and context is not None:
+    if framework == "keras" and context is not None:
         raise ValueError("context is for framework='gluon' only (Keras places models itself; "
                          "see backends.use())")
+    _check_context(context)
     return shape
+
+
+def _smallest_side(layers, channels):
+    """The smallest height (= width) the layers take without their feature maps vanishing."""
+    for side in range(1, 4097):
+        try:
+            _output_shapes(layers, (side, side, channels))
+            return side
+        except ValueError:
+            continue
+    return None
 
 
 def _build(layers, name, framework, input_shape, context):
     """Turn a layer list into a Keras or Gluon model (input_shape already checked)."""
-    _output_shapes(layers, input_shape)  # fails early, with a clear message, if the image is too small
+    try:  # fails early, with a clear message, if the image is too small
+        _output_shapes(layers, input_shape)
+    except ValueError as error:
+        side = _smallest_side(layers, input_shape[2])
+        raise ValueError(f"{error}; {name} needs images of at least {side}x{side} (height x width)") from None
     if framework.lower() == "keras":
         return _build_keras(layers, name, input_shape)
     return _build_gluon(layers, name, input_shape, context)
@@ -262,12 +287,7 @@ def fully_connected(framework="keras", num_classes=10, input_shape=(28, 28, 1), 
                     activation="relu", context=None):
     """A fully-connected network (default 300-100 hidden units, the paper's baseline)."""
     input_shape = _check_arguments(framework, num_classes, input_shape, context, activation)
-    try:
-        hidden_units = tuple(hidden_units)
-    except TypeError:
-        raise TypeError(f"hidden_units must be a sequence of layer widths, got {hidden_units!r}") from None
-    if not all(isinstance(units, int) and not isinstance(units, bool) and units > 0 for units in hidden_units):
-        raise ValueError(f"hidden_units must hold positive integers, got {hidden_units!r}")
+    hidden_units = validation.check_shape(hidden_units, "hidden_units")  # widths: positive integers
     # Every pixel connects to every hidden unit: with the default sizes that is 266,610 parameters,
     # four times LeNet-5's, for a network that is less accurate on MNIST (the lecture's point).
     layers = [_flatten("flatten")]
@@ -304,10 +324,12 @@ def _check_removals(remove):
     allowed = ", ".join(f"{number} ({ALEXNET_LAYER_NUMBERS[number]})" for number in ALEXNET_REMOVABLE)
     if isinstance(remove, (int, str)) and not isinstance(remove, bool):
         remove = (remove,)
-    try:
-        numbers = tuple(remove)
-    except TypeError:
-        raise TypeError(f"remove must be a tuple of layer numbers, e.g. (3, 4); got {remove!r}") from None
+    if isinstance(remove, dict) or not hasattr(remove, "__iter__"):
+        raise TypeError(f"remove must be a tuple of layer numbers, e.g. (3, 4); got {remove!r}")
+    numbers = tuple(remove)
+    if any(isinstance(number, (tuple, list)) for number in numbers):
+        raise ValueError(f"remove must be ONE tuple of layer numbers such as (3, 4), got {remove!r} (a list of "
+                         f"removals is for ablation.run); the layers that can be removed are {allowed}")
     bad = [number for number in numbers
            if isinstance(number, bool) or not isinstance(number, int) or number not in ALEXNET_REMOVABLE]
     if bad:
@@ -352,13 +374,12 @@ def _alexnet_layers(variant, remove, num_classes, dropout):
 def alexnet(framework="keras", variant="full", remove=(), num_classes=None, input_shape=None, dropout=0.5,
             context=None):
     """AlexNet, "full" (torchvision's, 61.1 M parameters) or "small"; ``remove`` drops layers 2-7."""
-    if not isinstance(variant, str) or variant not in ALEXNET_VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(map(repr, ALEXNET_VARIANTS))}; got {variant!r}")
+    variant = validation.check_choice(variant, "variant", ALEXNET_VARIANTS)
     remove = _check_removals(remove)
     sizes = _ALEXNET_SIZES[variant]
     num_classes = sizes["num_classes"] if num_classes is None else num_classes
-    input_shape = _check_arguments(framework, num_classes, input_shape or sizes["input_shape"], context)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}")
+    input_shape = sizes["input_shape"] if input_shape is None else input_shape
+    input_shape = _check_arguments(framework, num_classes, input_shape, context)
+    dropout = validation.check_fraction(dropout, "dropout", inclusive=False)  # a rate in [0, 1)
     name = f"alexnet_{variant}" + ("" if not remove else "_without_" + "_".join(map(str, remove)))
     return _build(_alexnet_layers(variant, remove, num_classes, dropout), name, framework, input_shape, context)

@@ -16,7 +16,7 @@ import re
 
 from . import backends, validation
 from .validation import (check_choice, check_number_array, check_positive_int, check_positive_number,
-                         check_sequence, check_string)
+                         check_records, check_sequence, check_string)
 
 BYTES_PER_VALUE = {"float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -32,6 +32,18 @@ GPU_DATASHEETS = {name: dict(zip(SHEET_KEYS, values)) for name, values in {
 
 def _check_dtype(dtype):
     return check_choice(dtype, "dtype", tuple(BYTES_PER_VALUE))
+
+
+def check_layer_rows(rows, name="rows", keys=("name", "intensity"), allow_empty=False):
+    """``rows`` as a list of ``layer_intensities`` dicts holding ``keys``; the message names a missing key."""
+    rows = check_records(rows, name, keys, "a layer_intensities(model) row", allow_empty=allow_empty)
+    for index, row in enumerate(rows):
+        for key in ("intensity", "flops", "bytes", "measured_gflops"):
+            if key in row and (key in keys or row[key] is not None):
+                check_positive_number(row[key], f"{name}[{index}][{key!r}]")
+        if "batch_size" in keys:
+            check_positive_int(row["batch_size"], f"{name}[{index}]['batch_size']")
+    return rows
 
 
 # --- Memory bandwidth ---
@@ -101,15 +113,12 @@ def layer_intensities(model, batch_size=1, dtype="float32", layer_types=("Conv2D
 def measure_layers(model, rows, repeats=5):
     """Time each row's layer alone (TensorFlow, random input, its batch size); adds measured_gflops."""
     validation.check_keras_model(model)
-    rows = check_sequence(rows, "rows")
+    rows = check_layer_rows(rows, keys=("name", "batch_size", "flops"))
     repeats = check_positive_int(repeats, "repeats")
     layers = dict(leaf_layers(model))
     for row in rows:
-        if not isinstance(row, dict) or not {"name", "batch_size", "flops"} <= set(row):
-            raise TypeError(f"rows must be the dicts of layer_intensities(model), got {row!r}")
         if row["name"] not in layers:
             raise ValueError(f"rows must come from layer_intensities(model): no layer {row['name']!r} in it")
-        check_positive_int(row["batch_size"], "rows' batch_size")
     import keras
     import tensorflow as tf
 
@@ -164,13 +173,12 @@ def gpu_rooflines(names=None):
 
 
 def _check_plot_arguments(layers, others):
-    if not isinstance(layers, dict) or not isinstance(others, dict):
-        raise TypeError("layers must be a dict {group: rows} and others a dict {label: (peak, bandwidth)}")
+    if not isinstance(layers, dict):
+        raise TypeError(f"layers must be a dict {{group: rows}}, got {type(layers).__name__}")
+    if not isinstance(others, dict):
+        raise TypeError(f"others must be a dict {{label: (peak, bandwidth)}}, got {type(others).__name__}")
     for group, rows in layers.items():
-        for row in check_sequence(rows, f"layers[{group!r}]", allow_empty=True):
-            if not isinstance(row, dict) or "name" not in row or "intensity" not in row:
-                raise TypeError(f"layers[{group!r}] must hold layer_intensities rows, got {row!r}")
-            check_positive_number(row["intensity"], f"layers[{group!r}] intensity")
+        check_layer_rows(rows, f"layers[{group!r}]", allow_empty=True)
     for name, roof in others.items():
         if isinstance(roof, (str, dict)) or not hasattr(roof, "__len__") or len(roof) != 2:
             raise TypeError(f"others[{name!r}] must be a (peak GFLOP/s, GB/s) pair, got {roof!r}")
@@ -223,10 +231,7 @@ def roofline_table(rows, peak_gflops, bandwidth_gbs):
     """A DataFrame of ``layer_intensities`` (or ``measure_layers``) rows with each layer's bound and roof."""
     from . import tables
 
-    rows = check_sequence(rows, "rows", allow_empty=True)
-    for row in rows:
-        if not isinstance(row, dict) or "intensity" not in row:
-            raise TypeError(f"rows must be the dicts of layer_intensities(model), got {row!r}")
+    rows = check_layer_rows(rows, keys=("name", "type", "flops", "bytes", "intensity"), allow_empty=True)
     ridge_point(peak_gflops, bandwidth_gbs)
     shown = [dict(row, mflops=row["flops"] / 1e6, bound=bound(row["intensity"], peak_gflops, bandwidth_gbs),
                   roof_gflops=attainable_gflops(row["intensity"], peak_gflops, bandwidth_gbs)) for row in rows]

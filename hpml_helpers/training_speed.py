@@ -16,7 +16,7 @@ import time
 from .paths import REPO_ROOT
 from .workers._common import parse_result_line
 from .validation import (check_bool, check_choice, check_number, check_positive_int, check_positive_number,
-                         check_sequence, check_string)
+                         check_seed, check_records, check_sequence, check_string)
 
 WORKER = pathlib.Path(REPO_ROOT) / "hpml_helpers" / "workers" / "keras_training_speed.py"
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -111,6 +111,9 @@ def framework_speed(frameworks=("keras", "gluon"), num_images=2048, batch_size=1
     num_images = check_positive_int(num_images, "num_images")
     batch_size = check_positive_int(batch_size, "batch_size")
     num_epochs = check_positive_int(num_epochs, "num_epochs")
+    seed = check_seed(seed, allow_none=False)
+    if len(set(frameworks)) != len(frameworks):
+        raise ValueError(f"frameworks must not repeat a framework, got {frameworks!r}")
     if batch_size > num_images:
         raise ValueError(f"batch_size ({batch_size}) must be at most num_images ({num_images})")
     if num_epochs < 2:
@@ -125,11 +128,14 @@ def framework_speed(frameworks=("keras", "gluon"), num_images=2048, batch_size=1
 
 
 def _check_speed_rows(rows, keys=("workload", "setting", "images_per_second")):
-    rows = check_sequence(rows, "rows")
-    for row in rows:
-        if not isinstance(row, dict) or any(key not in row for key in keys):
-            raise TypeError(f"rows must be dicts with {', '.join(keys)} (keras_training_speed rows), got {row!r}")
-        check_number(row["images_per_second"], "rows' images_per_second", minimum=0)
+    rows = check_records(rows, "rows", keys, "a keras_training_speed row")
+    for index, row in enumerate(rows):
+        check_number(row["images_per_second"], f"rows[{index}]['images_per_second']", minimum=0)
+        if "threads" in keys:
+            check_positive_int(row["threads"], f"rows[{index}]['threads']")
+            check_choice(row["precision"], f"rows[{index}]['precision']", PRECISIONS)
+            check_bool(row["jit_compile"], f"rows[{index}]['jit_compile']")
+            check_bool(row["onednn"], f"rows[{index}]['onednn']")
     return rows
 
 

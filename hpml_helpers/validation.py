@@ -162,6 +162,25 @@ def check_keras_model(model, name="model"):
     return model
 
 
+def check_record(row, name, keys, what="a dict"):
+    """``row`` as a dict holding every one of ``keys``; the message names ``row``'s name and the first key
+    missing, and ``what`` says where such dicts come from (e.g. "a gemm_gflops row")."""
+    if not isinstance(row, dict):
+        raise TypeError(f"{name} must be {what} (a dict with keys {', '.join(keys)}), got {row!r}")
+    missing = [key for key in keys if key not in row]
+    if missing:
+        raise ValueError(f"{name} has no {missing[0]!r} key: pass {what} (it has {', '.join(keys)})")
+    return row
+
+
+def check_records(rows, name, keys, what="a dict", allow_empty=False):
+    """``rows`` as a list of dicts, each holding ``keys`` (see ``check_record``); items named ``name[i]``."""
+    rows = check_sequence(rows, name, allow_empty=allow_empty)
+    for index, row in enumerate(rows):
+        check_record(row, f"{name}[{index}]", keys, what)
+    return rows
+
+
 def check_not_none(value, name, expected="a model"):
     """``value`` unless it is None."""
     if value is None:

@@ -8,10 +8,10 @@
   gradient ascent on the input image (tf.GradientTape), with jitter, blur and an L2 penalty that keep
   the picture natural-looking (Yosinski et al. 2015; Olah et al. 2017, "Feature Visualization").
 - ``saliency(model, image, class_index=None)``: |d class score / d pixel|, max over channels
-  (Simonyan et al. 2014); a 2-D map. Works for Keras models and MXNet Gluon blocks.
+  (Simonyan et al. 2014); a 2-D map.
 - ``occlusion(model, image, class_index=None, patch_size=..., stride=...)``: Zeiler & Fergus's grey
   square slid over the image; the map holds the class probability with each pixel covered (low =
-  important).
+  important). Both work for Keras models and MXNet Gluon blocks.
 - ``show(image, heat_map=None)``: an image, optionally with a map overlaid; returns the figure.
 
 Conventions: ``image`` is ONE image, (H, W) or (H, W, C), uint8 or float. uint8 images are scaled to
@@ -19,53 +19,31 @@ Conventions: ``image`` is ONE image, (H, W) or (H, W, C), uint8 or float. uint8 
 ranges). Grey (H, W) images get a channel axis when the model wants one. ``layer_name`` names a layer
 of ``model.layers``; a wrong name raises ValueError listing the names. Class scores are the model's
 outputs (the kit's models output logits); for occlusion they are turned into probabilities with a
-softmax unless they already are probabilities.
+softmax unless they already are probabilities. Every argument is checked before any framework work:
+a wrong one gets a ValueError or TypeError naming it. ``saliency`` and ``occlusion`` live in
+``attribution``, with the image checks both modules use, and are re-exported here.
 
 Used by notebooks 03-feature-visualization and 04-alexnet-depth-ablation.
 """
 import numpy as np
 
 from . import validation
+from .attribution import FILL_CHOICES, check_index, image_array, model_batch, occlusion, saliency  # noqa: F401
 
-FILL_CHOICES = ("mean",)
+COLORMAP_EXAMPLES = ("jet", "viridis", "magma", "gray", "RdBu")
 
 
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
-
-
 def _layer(model, layer_name):
     """The layer called ``layer_name``; a ValueError lists the names there are."""
+    validation.check_string(layer_name, "layer_name")
     names = [layer.name for layer in model.layers]
     if layer_name not in names:
         raise ValueError(f"layer_name {layer_name!r} is not a layer of model {model.name!r}; "
                          f"its layers are: {', '.join(names)}")
     return model.get_layer(layer_name)
-
-
-def _as_image(image, name="image"):
-    """One image as float32 (H, W) or (H, W, C); uint8 scaled to [0, 1]."""
-    array = np.asarray(image)
-    if array.ndim not in (2, 3) or array.dtype == object:
-        raise ValueError(f"{name} must be one image shaped (H, W) or (H, W, C), got shape {array.shape}")
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
-    return array.astype(np.float32)
-
-
-def _model_batch(model, image):
-    """One image as a batch of one, shaped for the Keras model's input (channel axis added if needed)."""
-    image = _as_image(image)
-    expected = tuple(model.inputs[0].shape[1:])
-    if image.ndim == 2 and len(expected) == 3:
-        image = image[..., np.newaxis]
-    if image.ndim != len(expected) or any(want is not None and want != got
-                                           for want, got in zip(expected, image.shape)):
-        raise ValueError(f"image has shape {image.shape} but model {model.name!r} expects {expected}")
-    return image[np.newaxis]
 
 
 def _feature_model(model, layer_name):
@@ -79,14 +57,18 @@ def _feature_model(model, layer_name):
     return keras.Model(inputs, layer.output)
 
 
-def _class_index(scores, class_index):
-    """The requested class, or the predicted one when class_index is None."""
-    if class_index is None:
-        return int(np.argmax(scores))
-    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
-            or not 0 <= class_index < scores.shape[-1]:
-        raise ValueError(f"class_index must be an integer in [0, {scores.shape[-1]}), got {class_index!r}")
-    return int(class_index)
+def check_cmap(cmap, name="cmap"):
+    """A matplotlib colormap name (or Colormap) as it is; an unknown name lists a few that exist."""
+    import matplotlib
+
+    if isinstance(cmap, matplotlib.colors.Colormap):
+        return cmap
+    if not isinstance(cmap, str):
+        raise TypeError(f"{name} must be a matplotlib colormap name such as 'jet', got {cmap!r}")
+    if cmap not in matplotlib.colormaps:
+        raise ValueError(f"{name} {cmap!r} is not a matplotlib colormap; try one of "
+                         f"{', '.join(map(repr, COLORMAP_EXAMPLES))} (all: matplotlib.colormaps)")
+    return cmap
 
 
 def _grid(count, columns):
@@ -109,6 +91,8 @@ def filters(model, layer_name=None, max_filters=64, columns=8, channel=None):
     import matplotlib.pyplot as plt
 
     validation.check_keras_model(model)
+    max_filters = validation.check_positive_int(max_filters, "max_filters")
+    columns = validation.check_positive_int(columns, "columns")
     if layer_name is None:
         convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
         if not convolutions:
@@ -122,9 +106,8 @@ def filters(model, layer_name=None, max_filters=64, columns=8, channel=None):
         raise ValueError(f"layer_name {layer.name!r} is a {type(layer).__name__}, not a 2-D convolution")
     kernel = keras.ops.convert_to_numpy(kernel)  # (k_h, k_w, C_in, C_out)
     num_inputs = kernel.shape[2]
-    if channel is not None and not 0 <= channel < num_inputs:
-        raise ValueError(f"channel must be in [0, {num_inputs}), got {channel!r}")
-    count = min(int(max_filters), kernel.shape[3])
+    channel = check_index(channel, "channel", num_inputs)
+    count = min(max_filters, kernel.shape[3])
     rows, columns = _grid(count, columns)
     figure, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.4), squeeze=False)
     for index, axis in enumerate(axes.flat):
@@ -148,8 +131,10 @@ def activations(model, layer_name, image):
     """The named layer's output for one image, without the batch axis (e.g. (H', W', C) maps)."""
     import keras
 
+    validation.check_keras_model(model)
+    batch = model_batch(model, image, framework="keras")
     extractor = _feature_model(model, layer_name)
-    output = extractor(_model_batch(model, image), training=False)
+    output = extractor(batch, training=False)
     return keras.ops.convert_to_numpy(output)[0]
 
 
@@ -157,10 +142,14 @@ def plot_activations(model, layer_name, image, max_maps=32, columns=8):
     """Plot the named layer's feature maps for one image as a grid; returns the figure."""
     import matplotlib.pyplot as plt
 
+    validation.check_keras_model(model)
+    max_maps = validation.check_positive_int(max_maps, "max_maps")
+    columns = validation.check_positive_int(columns, "columns")
+    output_shape = tuple(_layer(model, layer_name).output.shape)
+    if len(output_shape) != 4:
+        raise ValueError(f"layer_name {layer_name!r} outputs shape {output_shape}, not (H, W, C) feature maps")
     maps = activations(model, layer_name, image)
-    if maps.ndim != 3:
-        raise ValueError(f"layer_name {layer_name!r} outputs shape {maps.shape}, not (H, W, C) feature maps")
-    count = min(int(max_maps), maps.shape[-1])
+    count = min(max_maps, maps.shape[-1])
     rows, columns = _grid(count, columns)
     figure, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows + 0.4), squeeze=False)
     for index, axis in enumerate(axes.flat):
@@ -175,6 +164,17 @@ def plot_activations(model, layer_name, image, max_maps=32, columns=8):
 # ---------------------------------------------------------------------------------------------
 # Activation maximization
 # ---------------------------------------------------------------------------------------------
+def _value_range(value_range):
+    """(low, high): two finite numbers, low < high."""
+    items = validation.check_sequence(value_range, "value_range")
+    if len(items) != 2:
+        raise ValueError(f"value_range must be (low, high), got {value_range!r}")
+    low, high = (validation.check_number(value, "value_range") for value in items)
+    if not low < high:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+    return low, high
+
+
 def _gaussian_kernel(sigma, channels):
     """A normalized Gaussian, about 4 sigma wide, as a depthwise kernel (k, k, channels, 1)."""
     radius = max(1, int(round(2 * sigma)))
@@ -192,39 +192,35 @@ def activation_maximization(model, layer_name=None, filter_index=None, class_ind
     import tensorflow as tf
 
     validation.check_keras_model(model)
+    steps = validation.check_positive_int(steps, "steps")
+    jitter = validation.check_integer(jitter, "jitter", minimum=0)
+    blur_every = validation.check_integer(blur_every, "blur_every", minimum=0)
+    learning_rate = validation.check_positive_number(learning_rate, "learning_rate")
+    blur_sigma = validation.check_positive_number(blur_sigma, "blur_sigma")
+    l2 = validation.check_number(l2, "l2", minimum=0)
+    seed = validation.check_seed(seed)
+    low, high = _value_range(value_range)
     if class_index is not None:
         if layer_name is not None or filter_index is not None:
             raise ValueError("give class_index alone, or layer_name (with an optional filter_index)")
-        target_model = model
-        index = class_index
+        target_model, name, index = model, "class_index", class_index
     elif layer_name is not None:
-        target_model = _feature_model(model, layer_name)
-        index = filter_index
+        target_model, name, index = _feature_model(model, layer_name), "filter_index", filter_index
     else:
         raise ValueError("give layer_name (and optionally filter_index) or class_index")
-    for name, value, minimum in (("steps", steps, 1), ("jitter", jitter, 0), ("blur_every", blur_every, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if not learning_rate > 0 or l2 < 0 or not blur_sigma > 0:
-        raise ValueError("learning_rate and blur_sigma must be positive and l2 non-negative, got "
-                         f"learning_rate={learning_rate!r}, blur_sigma={blur_sigma!r}, l2={l2!r}")
-    low, high = (float(value) for value in value_range)
-    output_size = target_model.outputs[0].shape[-1]
-    if index is not None and (isinstance(index, bool) or not isinstance(index, (int, np.integer))
-                              or not 0 <= index < output_size):
-        name = "class_index" if class_index is not None else "filter_index"
-        raise ValueError(f"{name} must be an integer in [0, {output_size}), got {index!r}")
-
-    rng = np.random.default_rng(seed)
-    if initial_image is None:
+    index = check_index(index, name, target_model.outputs[0].shape[-1])
+    if initial_image is not None:
+        image = model_batch(model, initial_image, "initial_image", framework="keras")[0]
+    else:
         shape = tuple(model.inputs[0].shape[1:])
         if any(size is None for size in shape):
             raise ValueError(f"model input shape {shape} has unknown sizes: pass initial_image")
+
+    rng = np.random.default_rng(seed)
+    if initial_image is None:
         # Small noise around mid-grey: a neutral start that the gradient can push either way.
         middle, spread = (low + high) / 2, (high - low) / 20
         image = (middle + spread * rng.standard_normal(shape)).astype(np.float32)
-    else:
-        image = _model_batch(model, initial_image)[0]
     image = tf.Variable(image[np.newaxis])
     blur = tf.constant(_gaussian_kernel(blur_sigma, image.shape[-1]))
 
@@ -254,108 +250,6 @@ def activation_maximization(model, layer_name=None, filter_index=None, class_ind
 
 
 # ---------------------------------------------------------------------------------------------
-# Saliency and occlusion
-# ---------------------------------------------------------------------------------------------
-def saliency(model, image, class_index=None):
-    """|d class score / d input| for one image, max over channels: a 2-D (H, W) map."""
-    try:
-        import keras
-
-        is_keras = isinstance(model, keras.Model)
-    except ImportError:
-        is_keras = False
-    if not is_keras:
-        return _gluon_saliency(model, image, class_index)
-    import tensorflow as tf
-
-    batch = tf.constant(_model_batch(model, image))
-    with tf.GradientTape() as tape:
-        tape.watch(batch)
-        scores = model(batch, training=False)
-        index = _class_index(scores.numpy()[0], class_index)
-        score = scores[0, index]
-    gradient = tape.gradient(score, batch).numpy()[0]
-    return np.abs(gradient).max(axis=-1) if gradient.ndim == 3 else np.abs(gradient)
-
-
-def _gluon_saliency(model, image, class_index):
-    """Saliency for an MXNet Gluon block taking NCHW batches, with mx.autograd."""
-    try:
-        import mxnet as mx
-        from mxnet import gluon
-    except ImportError:
-        mx = None
-    if mx is None or not isinstance(model, gluon.Block):
-        raise TypeError(f"model must be a Keras model or an MXNet Gluon block, got {type(model).__name__}")
-    array = _as_image(image)
-    array = array[np.newaxis] if array.ndim == 2 else np.transpose(array, (2, 0, 1))
-    batch = mx.nd.array(array[np.newaxis])
-    batch.attach_grad()
-    with mx.autograd.record():
-        scores = model(batch)
-        index = _class_index(scores.asnumpy()[0], class_index)
-        score = scores[0, index]
-    score.backward()
-    return np.abs(batch.grad.asnumpy()[0]).max(axis=0)
-
-
-def _probabilities(scores):
-    """Softmax of the scores, unless every row already is a probability distribution."""
-    if np.all(scores >= 0) and np.allclose(scores.sum(axis=-1), 1.0, atol=1e-3):
-        return scores
-    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def _positions(size, patch_size, stride):
-    """Patch corners along one axis, the last one flush with the edge so every pixel gets covered."""
-    positions = list(range(0, size - patch_size + 1, stride))
-    if positions[-1] != size - patch_size:
-        positions.append(size - patch_size)
-    return positions
-
-
-def occlusion(model, image, class_index=None, patch_size=8, stride=4, fill=0.5, batch_size=64):
-    """Class probability with a square occluded at each place, per pixel (H, W); low = important."""
-    import keras
-
-    validation.check_keras_model(model)
-    batch = _model_batch(model, image)
-    height, width = batch.shape[1:3]
-    for name, value in (("patch_size", patch_size), ("stride", stride), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if patch_size > min(height, width):
-        raise ValueError(f"patch_size {patch_size} is larger than the image ({height}x{width})")
-    if isinstance(fill, str):
-        if fill not in FILL_CHOICES:
-            raise ValueError(f"fill must be a number or one of {FILL_CHOICES}, got {fill!r}")
-        fill_value = batch[0].mean(axis=(0, 1)) if batch.ndim == 4 else batch[0].mean()
-    elif isinstance(fill, (int, float)) and not isinstance(fill, bool):
-        fill_value = float(fill)
-    else:
-        raise ValueError(f"fill must be a number or one of {FILL_CHOICES}, got {fill!r}")
-
-    predict = lambda images: _probabilities(keras.ops.convert_to_numpy(model(images, training=False)))
-    index = _class_index(predict(batch)[0], class_index)
-    corners = [(row, column) for row in _positions(height, patch_size, stride)
-               for column in _positions(width, patch_size, stride)]
-    probability_sum = np.zeros((height, width))
-    covered = np.zeros((height, width))
-    # The occluded copies go through the model in batches: one call per batch, not per position.
-    for start in range(0, len(corners), batch_size):
-        chunk = corners[start:start + batch_size]
-        occluded = np.repeat(batch, len(chunk), axis=0)
-        for copy, (row, column) in enumerate(chunk):
-            occluded[copy, row:row + patch_size, column:column + patch_size] = fill_value
-        probabilities = predict(occluded)[:, index]
-        for probability, (row, column) in zip(probabilities, chunk):
-            probability_sum[row:row + patch_size, column:column + patch_size] += probability
-            covered[row:row + patch_size, column:column + patch_size] += 1
-    return (probability_sum / covered).astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------
 # Display
 # ---------------------------------------------------------------------------------------------
 def _resized(heat_map, height, width):
@@ -365,24 +259,57 @@ def _resized(heat_map, height, width):
     return heat_map[rows][:, columns]
 
 
+def _picture(image):
+    """The image as something imshow draws: (H, W) grey or (H, W, 3|4) colour."""
+    picture = image_array(image)
+    if picture.ndim == 3 and picture.shape[-1] == 1:
+        picture = picture[..., 0]
+    if picture.ndim == 3 and picture.shape[-1] not in (3, 4):
+        raise ValueError(f"image must have 1, 3 or 4 channels to be shown, got shape {picture.shape}")
+    return picture
+
+
+def _heat_map(heat_map, picture, name="heat_map"):
+    """A finite 2-D map the image's size, or a scaled-down copy of it (same aspect ratio)."""
+    heat_map = validation.check_array(heat_map, name).astype(np.float32)
+    height, width = picture.shape[:2]
+    if heat_map.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D map, got shape {heat_map.shape}")
+    rows, columns = heat_map.shape
+    # Within one map pixel of the image's aspect ratio, and not larger than the image.
+    if rows > height or columns > width or abs(rows * width - columns * height) > max(height, width):
+        raise ValueError(f"{name} has shape {heat_map.shape}, which does not match the {height}x{width} image: "
+                         "give a map of the image's size or a scaled-down copy of it")
+    return heat_map
+
+
+def _check_display(alpha, cmap, title, ax):
+    """alpha in [0, 1], a known colormap, a string title (or None), a matplotlib Axes (or None)."""
+    import matplotlib
+
+    alpha = validation.check_fraction(alpha, "alpha")
+    check_cmap(cmap)
+    if title is not None:
+        validation.check_string(title, "title", allow_empty=True)
+    if ax is not None and not isinstance(ax, matplotlib.axes.Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (or None), got {type(ax).__name__}")
+    return alpha
+
+
 def show(image, heat_map=None, alpha=0.5, cmap="jet", title=None, ax=None):
     """Show one image, with a 2-D map (saliency, occlusion) overlaid if given; returns the figure."""
     import matplotlib.pyplot as plt
 
-    picture = _as_image(image)
-    if picture.ndim == 3 and picture.shape[-1] == 1:
-        picture = picture[..., 0]
+    picture = _picture(image)
+    alpha = _check_display(alpha, cmap, title, ax)
+    if heat_map is not None:
+        heat_map = _heat_map(heat_map, picture)
     if ax is None:
         figure, ax = plt.subplots(figsize=(4, 4))
     else:
         figure = ax.figure
     ax.imshow(_normalized(picture), cmap="gray" if picture.ndim == 2 else None)
     if heat_map is not None:
-        heat_map = np.asarray(heat_map, dtype=np.float32)
-        if heat_map.ndim != 2:
-            raise ValueError(f"heat_map must be a 2-D map, got shape {heat_map.shape}")
-        if not 0 <= alpha <= 1:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
         overlay = ax.imshow(_resized(heat_map, *picture.shape[:2]), cmap=cmap, alpha=alpha)
         figure.colorbar(overlay, ax=ax, fraction=0.046, pad=0.04)
     ax.axis("off")
@@ -395,8 +322,13 @@ def show_maps(image, maps, alpha=0.5, cmap="jet"):
     """The image next to several overlaid maps, from a dict {title: 2-D map}; returns the figure."""
     import matplotlib.pyplot as plt
 
+    picture = _picture(image)
     if not isinstance(maps, dict) or not maps:
-        raise TypeError("maps must be a non-empty dict {title: 2-D map}")
+        raise TypeError(f"maps must be a non-empty dict {{title: 2-D map}}, got {type(maps).__name__}")
+    alpha = _check_display(alpha, cmap, None, None)
+    for title, heat_map in maps.items():
+        validation.check_string(title, "maps (its keys, the titles)", allow_empty=True)
+        _heat_map(heat_map, picture, f"maps[{title!r}]")
     figure, axes = plt.subplots(1, len(maps) + 1, figsize=(4 * (len(maps) + 1), 4))
     show(image, ax=axes[0], title="image")
     for axis, (title, heat_map) in zip(axes[1:], maps.items()):

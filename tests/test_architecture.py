@@ -75,3 +75,11 @@ def test_no_file_points_outside_the_repository():
     offenders = [name for name, text in tracked_text_files() if pattern.search(text)
                  and name != "tests/test_architecture.py"]
     assert not offenders, f"files referring to documents or paths outside the repository: {offenders}"
+
+
+def test_module_map_is_current():
+    """The module map in docs/ARCHITECTURE.md is what `python -m tools.module_map` makes from the docstrings."""
+    from tools import module_map
+
+    text = module_map.DOCUMENT.read_text()
+    assert module_map.updated_document(text) == text, "run `python -m tools.module_map` (or `make docs`)"

@@ -98,7 +98,7 @@ def test_check_build_is_asked_once_per_build(tmp_path):
 def test_use_rejects_unknown_devices():
     with pytest.raises(ValueError, match="device must be one of 'auto', 'intel', 'nvidia'; got 'amd'"):
         backends.use("amd")
-    with pytest.raises(ValueError, match="threads must be a positive integer"):
+    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
         backends.use("intel", threads=0)
 
 

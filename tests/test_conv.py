@@ -351,12 +351,12 @@ KERNEL = np.zeros((3, 3, 3, 4), np.float32)
     (IMAGES, KERNEL, {"padding": "full"}, ValueError, "padding must be 'valid', 'same'"),
     (IMAGES, KERNEL, {"padding": -1}, ValueError, "padding must be non-negative"),
     (IMAGES, KERNEL, {"padding": 1.5}, TypeError, "padding must be"),
-    (IMAGES, KERNEL, {"stride": 0}, ValueError, "stride must be positive"),
-    (IMAGES, KERNEL, {"stride": (1, -2)}, ValueError, "stride must be positive"),
+    (IMAGES, KERNEL, {"stride": 0}, ValueError, "stride must be an integer >= 1"),
+    (IMAGES, KERNEL, {"stride": (1, -2)}, ValueError, "stride must hold positive integers"),
     (IMAGES, KERNEL, {"stride": 1.0}, TypeError, "stride must be an int or a pair"),
-    (IMAGES, KERNEL, {"data_format": "NWHC"}, ValueError, "data_format must be 'NHWC' or 'NCHW'"),
+    (IMAGES, KERNEL, {"data_format": "NWHC"}, ValueError, "data_format must be one of 'nhwc', 'nchw'"),
     (IMAGES, KERNEL, {"data_format": 4}, TypeError, "data_format must be a string"),
-    (np.array([["a"]] * 4), KERNEL, {}, TypeError, "images must be a numeric array"),
+    (np.array([["a"]] * 4), KERNEL, {}, TypeError, "images must hold numbers"),
 ])
 def test_bad_arguments_raise_naming_the_argument(function, images, kernel, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -366,7 +366,7 @@ def test_bad_arguments_raise_naming_the_argument(function, images, kernel, kwarg
 def test_bad_arguments_elsewhere():
     with pytest.raises(ValueError, match="method must be one of"):
         conv.conv2d(IMAGES, KERNEL, method="fft")
-    with pytest.raises(ValueError, match="kernel_size must be positive"):
+    with pytest.raises(ValueError, match="kernel_size must be an integer >= 1"):
         conv.im2col(IMAGES, 0)
     with pytest.raises(ValueError, match="images must be 4-D"):
         conv.im2col(IMAGES[0], 3)
@@ -374,7 +374,7 @@ def test_bad_arguments_elsewhere():
         conv.im2col(IMAGES, (3, 9))
     with pytest.raises(ValueError, match="data_format must be"):
         conv.im2col(IMAGES, 3, data_format="CHWN")
-    with pytest.raises(ValueError, match="stride must be positive"):
+    with pytest.raises(ValueError, match="stride must be an integer >= 1"):
         conv.output_size(10, 3, stride=0)
     with pytest.raises(ValueError, match="kernel_size 12 is larger than the padded input 10"):
         conv.output_size(10, 12)
@@ -384,5 +384,5 @@ def test_bad_arguments_elsewhere():
         conv.output_size(10.0, 3)
     with pytest.raises(ValueError, match="image must be a grey 2-D array"):
         conv.sobel(np.zeros((4, 4, 3)))
-    with pytest.raises(ValueError, match="padding must be 'valid' or 'same'"):
+    with pytest.raises(ValueError, match="padding must be one of 'valid', 'same'"):
         conv.sobel(np.zeros((4, 4)), padding=1)

@@ -2,7 +2,7 @@
 
     python -m hpml_helpers.workers._bind_core SCRIPT [ARGS ...]
 
-``run_horovod(..., bind_cores=True)`` starts every rank this way. The core is number
+Started by ``distributed.run_horovod(..., bind_cores=True)``, for every rank. The core is number
 ``(HPML_CORE_OFFSET + local rank) mod (cores this process may use)``; the local rank comes from Horovod
 (HOROVOD_LOCAL_RANK) or Open MPI (OMPI_COMM_WORLD_LOCAL_RANK), else 0.
 
