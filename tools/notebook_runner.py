@@ -3,8 +3,8 @@
 Smoke mode sets ``HPML_SMOKE=1``, which every notebook's parameters cell reads to shrink its sizes.
 Each run records the wall time, the kernel's peak resident memory, the peak memory of the kernel and
 every process it started (Horovod ranks, parameter servers, TensorFlow workers) together, and the key
-results a notebook chooses to report (a line ``HPML_KEY_RESULT: ...`` printed by a cell) into a JSON
-results file.
+results a notebook reports with ``hpml_helpers.report.key_result`` (display data of the MIME type
+``report.KEY_RESULT_MIME``, which the learner never sees as text) into a JSON results file.
 Executed copies (and HTML when asked) are written even when a cell fails, so nothing is lost.
 
 Command line:
@@ -24,9 +24,9 @@ if __package__ in (None, ""):  # run as a file (python tools/notebook_runner.py)
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from hpml_helpers.paths import BUILD_DIR, NOTEBOOK_DIR  # noqa: E402
+from hpml_helpers.report import collect_key_results  # noqa: E402
 MODES = ("smoke", "full")
 _PEAK_MARKER = "HPML_PEAK_RSS_KB"
-KEY_RESULT_MARKER = "HPML_KEY_RESULT:"
 # The kernel's own peak: VmHWM from /proc (reset when the kernel program starts), else ru_maxrss. On Linux
 # ru_maxrss also remembers the process the kernel was started from (fork + exec), e.g. a big pytest.
 _PEAK_CELL = (f"import resource as _resource\n"
@@ -165,9 +165,9 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
     if _PEAK_MARKER in peak_text:
         peak_kb = int(peak_text.split(_PEAK_MARKER)[1].split()[0])
     notebook.cells.pop()  # the measuring cell is ours, not the notebook's
-    key_results = [line.split(KEY_RESULT_MARKER, 1)[1].strip()
-                   for cell in notebook.cells if cell.cell_type == "code"
-                   for line in _outputs_text(cell).splitlines() if KEY_RESULT_MARKER in line]
+    reported = [payload for cell in notebook.cells if cell.cell_type == "code"
+                for payload in collect_key_results(cell.outputs)]
+    key_results = [payload["text"] for payload in reported]
     figures = sum("image/png" in output.get("data", {}) for cell in notebook.cells
                   if cell.cell_type == "code" for output in cell.outputs)
     if output_dir is not None:
@@ -182,7 +182,8 @@ def run_notebook(path, mode="smoke", cell_timeout=600, output_dir=None, html=Fal
     return {"notebook": path.stem, "mode": mode, "ok": error is None, "seconds": round(seconds, 1),
             "peak_rss_mb": round(peak_kb / 1024, 1) if peak_kb else None,
             "peak_total_mb": round(monitor.peak_bytes / 2**20, 1) if monitor.peak_bytes else None,
-            "figures": figures, "key_results": key_results, "error": error}
+            "figures": figures, "key_results": key_results,
+            "key_values": [payload["values"] for payload in reported], "error": error}
 
 
 def record(result, results_file):
