@@ -64,6 +64,7 @@ class AllreduceFit:
 
 def fit_alpha_beta(num_bytes, seconds, num_workers, relative=True):
     """Non-negative least-squares fit of latency and bandwidth to measured allreduce times."""
+    relative = validation.check_bool(relative, "relative")
     size, time = np.atleast_1d(validation.check_number_array("num_bytes", num_bytes)), np.atleast_1d(validation.check_number_array("seconds", seconds))
     if size.shape != time.shape or size.ndim != 1:
         raise ValueError(f"num_bytes and seconds must be 1-D and the same length, got {size.shape} and "

@@ -43,7 +43,7 @@ def data_fingerprint(images, labels):
 
 def run_path(folder, name, **settings):
     """``folder/<name>-<key>.npz``: the key is a hash of ``settings``, so other settings mean another file."""
-    folder = validation.check_path(folder, "checkpoint_dir")
+    folder = validation.check_path(folder, "checkpoint_dir (folder)")
     name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", validation.check_string(name, "name")).strip("_") or "run"
     text = json.dumps(settings, sort_keys=True, default=repr)
     folder.mkdir(parents=True, exist_ok=True)

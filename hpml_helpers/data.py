@@ -276,6 +276,8 @@ def _check_load_arguments(name, source, num_train, num_test, verbose, data_dir):
     num_train = None if num_train is None else check_positive_int(num_train, "num_train")
     num_test = None if num_test is None else check_positive_int(num_test, "num_test")
     data_dir = DATA_DIR if data_dir is None else check_path(data_dir, "data_dir")
+    if not data_dir.is_dir():
+        raise ValueError(f"data_dir {str(data_dir)!r} is not a folder (leave it out to use the kit's data/)")
     return name, source, num_train, num_test, check_bool(verbose, "verbose"), data_dir
 
 

@@ -44,13 +44,13 @@ BIND_CORE = ("-m", "hpml_helpers.workers._bind_core")  # python -m ... SCRIPT: b
 def worker_script(name):
     """Path of a worker script: a file path, or the name of one in hpml_helpers/workers/."""
     if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
-        raise TypeError(f"script must be a worker name or a path to a .py file, got {name!r}")
+        raise TypeError(f"script name must be a worker name or a path to a .py file, got {name!r}")
     path = pathlib.Path(name)
     if path.suffix != ".py":
         path = WORKERS_DIR / f"{name}.py"
     if not path.is_file():
         known = sorted(p.stem for p in WORKERS_DIR.glob("*.py") if not p.stem.startswith("_"))
-        raise ValueError(f"script {name!r} not found; give a path or one of: {', '.join(known)}")
+        raise ValueError(f"script name {name!r} not found; give a path or one of: {', '.join(known)}")
     return path
 
 

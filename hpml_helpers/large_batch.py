@@ -36,8 +36,11 @@ def learning_rate_for(rule, batch_size, base_batch_size, base_learning_rate, ste
     steps_per_epoch = validation.check_positive_int(steps_per_epoch, "steps_per_epoch")
     warmup_epochs = validation.check_number(warmup_epochs, "warmup_epochs", minimum=0)
     decay_epochs = validation.check_sequence(decay_epochs, "decay_epochs", allow_empty=True)
-    for epoch in decay_epochs:
-        validation.check_number(epoch, "decay_epochs", minimum=0)
+    for index, epoch in enumerate(decay_epochs):
+        validation.check_number(epoch, f"decay_epochs[{index}]", minimum=0)
+    decay_factor = validation.check_number(decay_factor, "decay_factor", minimum=0, strict=True)
+    if decay_factor > 1:
+        raise ValueError(f"decay_factor must be in (0, 1] (the rate is multiplied by it), got {decay_factor}")
     base = float(validation.check_number_array("base_learning_rate", base_learning_rate))
     # naive: the same rate (k times fewer steps); linear: k times the rate (the linear scaling rule).
     peak = base if rule == "naive" else schedules.scaled_learning_rate(base, batch_size, base_batch_size)

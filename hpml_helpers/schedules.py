@@ -113,8 +113,11 @@ def goyal_schedule(batch_size, steps_per_epoch, per_worker_batch_size=32, base_l
                    base_batch_size=256, warmup_epochs=5, decay_epochs=(30, 60, 80), decay_factor=0.1):
     """Goyal et al.'s ResNet-50 schedule in steps: warm up from the per-worker rate to the scaled one."""
     steps_per_epoch = int(validation.check_whole_array("steps_per_epoch", steps_per_epoch))
-    if warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs!r}")
+    per_worker_batch_size = validation.check_positive_int(per_worker_batch_size, "per_worker_batch_size")
+    warmup_epochs = validation.check_number(warmup_epochs, "warmup_epochs", minimum=0)
+    decay_epochs = validation.check_sequence(decay_epochs, "decay_epochs", allow_empty=True)
+    decay_epochs = [validation.check_number(epoch, f"decay_epochs[{index}]", minimum=0)
+                    for index, epoch in enumerate(decay_epochs)]
     # Section 2.2: start at eta, the rate for one worker's minibatch n, and reach k * eta after 5 epochs.
     return WarmupStepSchedule(
         peak_learning_rate=scaled_learning_rate(base_learning_rate, batch_size, base_batch_size),

@@ -24,6 +24,10 @@ def table(rows, columns=None, rename=None, index=None):
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise TypeError(f"rows must be a list of dicts or dataclass objects, got {type(rows).__name__}")
     records = [_as_dict(row) for row in rows]
+    if columns is not None and (isinstance(columns, (str, bytes, dict)) or not hasattr(columns, "__iter__")):
+        raise TypeError(f"columns must be a list of column names, got {columns!r}")
+    if rename is not None and not isinstance(rename, dict):
+        raise TypeError(f"rename must be a dict {{field: heading}}, got {rename!r}")
     frame = pd.DataFrame.from_records(records)
     if columns is not None:
         missing = [column for column in columns if column not in frame.columns and records]
@@ -31,6 +35,8 @@ def table(rows, columns=None, rename=None, index=None):
             raise ValueError(f"columns {missing} are not in the rows (they have {list(frame.columns)})")
         frame = frame.reindex(columns=list(columns))
     if index is not None:
+        if not isinstance(index, str) or (records and index not in frame.columns):
+            raise ValueError(f"index must be the name of one column, one of {list(frame.columns)}; got {index!r}")
         frame = frame.set_index(index)
     if rename:
         frame = frame.rename(columns=rename)

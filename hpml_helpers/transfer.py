@@ -153,7 +153,7 @@ def transfer_model(pretrained, num_classes, transfer_layers=(), freeze=False, se
         raise TypeError(f"freeze must be True or False, got {freeze!r}")
     if isinstance(transfer_layers, str):
         transfer_layers = (transfer_layers,)
-    transfer_layers = tuple(transfer_layers)
+    transfer_layers = tuple(validation.check_sequence(transfer_layers, "transfer_layers", allow_empty=True))
     output = pretrained.layers[-1]
     copyable = weighted_layers(pretrained)[:-1]
     if not isinstance(output, keras.layers.Dense):

@@ -138,7 +138,7 @@ def test_clear_errors_for_bad_requests():
     cores = len(os.sched_getaffinity(0))
     with pytest.raises(ValueError, match=f"num_proc={cores + 1} is more than the {cores} CPU cores"):
         distributed.run_horovod("allreduce_check", num_proc=cores + 1)
-    with pytest.raises(ValueError, match="script 'nope' not found.*allreduce_check"):
+    with pytest.raises(ValueError, match="script name 'nope' not found.*allreduce_check"):
         distributed.run_horovod("nope")
     with pytest.raises(ValueError, match="mode must be one of dist_sync, dist_async"):
         distributed.run_parameter_server("ps_roundtrip", mode="sync")
