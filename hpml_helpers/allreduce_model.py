@@ -1,7 +1,7 @@
 """The ring-allreduce cost model: what data-parallel communication costs and how it scales.
 
 Alpha-beta model (Thakur, Rabenseifner & Gropp 2005; Patarasuk & Yuan 2009; the model behind Horovod,
-Sergeev & Del Balso 2018): T(N, p) = 2(p-1) alpha + 2(p-1)/p N/B. Lecture slides 58-74; used by notebook
+Sergeev & Del Balso 2018): T(N, p) = 2(p-1) alpha + 2(p-1)/p N/B. Lecture slides 60-62 and 73-74; used by notebook
 07-distributed-sgd, by ``distributed_plots`` and the allreduce benchmark worker.
 - ``ring_allreduce_time``, ``fit_alpha_beta`` (least squares on measured times), ``crossover_bytes``
   (latency- vs bandwidth-bound), ``fusion_gain`` (why Horovod fuses small tensors into one buffer),

@@ -1,6 +1,6 @@
 """Large-batch learning-rate schedules (Goyal et al. 2017, "Accurate, Large Minibatch SGD", arXiv:1706.02677).
 
-Lecture slides 75-77; used by notebook 09-large-batch-training and by ``train.train`` (a schedule object
+Lecture slides 70-72 and 77; used by notebook 09-large-batch-training and by ``train.train`` (a schedule object
 can be its ``learning_rate``).
 - ``scaled_learning_rate(0.1, 8192)`` -> 3.2: the linear scaling rule; ``scaled_for_workers`` per worker count.
 - ``WarmupStepSchedule``: linear warmup from ``start_learning_rate`` to ``peak_learning_rate``, then step

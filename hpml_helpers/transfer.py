@@ -1,6 +1,6 @@
 """Transfer learning: pretrain a CNN on one task, then reuse what it learned for another task with few labels.
 
-The lecture's claim (slides 75-80): starting from a pretrained network and fine-tuning it converges faster and
+The lecture's claim (slide 78): starting from a pretrained network and fine-tuning it converges faster and
 ends more accurate than training the same network from scratch. Yosinski et al. 2014 ("How transferable are
 features in deep neural networks?", NeurIPS, arXiv:1411.1792) tested it by splitting ImageNet's classes into two
 halves A and B, training on A and transferring the first n layers to B; here A is MNIST digits 0-4, B digits 5-9.
