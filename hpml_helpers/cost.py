@@ -3,7 +3,8 @@
 - ``count(model, input_shape=None)`` walks the model's graph (Functional or Sequential, nested models
   included, recursively) and returns a ``Cost``: ``cost.params``, ``cost.macs``, ``cost.flops``, a
   per-layer ``cost.table()`` (a DataFrame, or a list of dicts) and ``cost.plot()`` (bar charts per layer).
-- ``count_architecture(build)`` costs ``build()``'s model without allocating its weights (VGG-16 in no memory).
+- ``count_architecture(build)`` costs ``build()``'s model without allocating its weights (VGG-16 in no memory);
+  ``count_application("VGG19")`` does so for a ``keras.applications`` model named by its constructor.
 - ``compare({"VGG-16": vgg, "ResNet-50": resnet})`` gives one row per model (params, MACs, FLOPs);
   ``table(rows)`` shows such rows as a DataFrame and ``plot_model_costs(rows)`` draws them.
 - ``PUBLISHED_TOP1``: the published ImageNet top-1 accuracy of the models notebook 06 counts, with sources.
@@ -202,6 +203,19 @@ def count_architecture(build):
     finally:  # forget our variables, so no later scope initializes them behind our back
         global_state.set_global_attribute("uninitialized_variables", pending)
     return model, counted
+
+
+def count_application(name):
+    """Cost of ``keras.applications.<name>(weights=None)``, e.g. "VGG19" or "ResNet152", no weights allocated."""
+    import keras
+
+    build = getattr(keras.applications, check_string(name, "name"), None)
+    if name.startswith("_") or not callable(build):
+        known = sorted(key for key in dir(keras.applications) if not key.startswith("_")
+                       and callable(getattr(keras.applications, key)) and key[0].isupper())
+        raise ValueError(f"name must name a keras.applications model such as 'VGG19' or 'ResNet152', got {name!r}; "
+                         f"known: {', '.join(known)}")
+    return count_architecture(lambda: build(weights=None))[1]
 
 
 def plot_model_costs(rows):
