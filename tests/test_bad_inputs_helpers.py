@@ -65,3 +65,17 @@ def test_the_good_forms_still_work(pretrained):
     assert large_batch.learning_rate_for(**RATE_FOR, decay_epochs=[1], decay_factor=1.0) is not None
     assert list(tables.table(ROWS, columns=["b"], rename={"b": "B"}).columns) == ["B"]
     assert transfer.transfer_model(pretrained, 5, transfer_layers=["conv1"]).layers[-1].units == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fast_finite_check_agrees_with_numpy(dtype):
+    from hpml_helpers import validation
+
+    array = np.random.default_rng(0).random((4, 128, 256), dtype=dtype)  # large enough for the BLAS fast path
+    assert validation.all_finite(array)
+    assert validation.all_finite(array * dtype(np.finfo(dtype).max / 2))  # huge values: the dot overflows, still finite
+    for bad in (np.nan, np.inf, -np.inf):
+        spoiled = array.copy()
+        spoiled[3, 100, 200] = bad
+        assert not validation.all_finite(spoiled)
+        assert not validation.all_finite(spoiled[:, ::2])  # not contiguous: the element-wise path
