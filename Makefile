@@ -43,10 +43,9 @@ bench: setup
 # those of `make test` (smoke) and `make notebooks` (full) and `make bench`, whichever exist.
 docs: setup
 	@mkdir -p docs/reference
-	@if [ -f build/notebook_results.json ]; then cp build/notebook_results.json docs/reference/notebook_results.json; fi
 	@if [ -f bench/results.json ]; then cp bench/results.json docs/reference/bench_results.json; fi
 	$(VENV)/bin/python -m tools.module_map
-	$(VENV)/bin/python scripts/write_docs.py
+	$(VENV)/bin/python scripts/write_docs.py --merge-results build/notebook_results.json
 
 clean:
 	rm -rf build

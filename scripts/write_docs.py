@@ -1,10 +1,11 @@
 """Regenerate the measured parts of docs/INSTRUCTOR.md and README.md from recorded results.
 
-    python scripts/write_docs.py            # what `make docs` runs
+    python scripts/write_docs.py --merge-results build/notebook_results.json   # what `make docs` runs
     python scripts/write_docs.py --check    # exit 1 if a document is out of date (the tests do this)
 
-`make docs` first copies the latest results into docs/reference/ (build/notebook_results.json from
-`make test` (smoke mode) and `make notebooks` (full mode), bench/results.json from `make bench`), so the
+`make docs` first brings the latest results into docs/reference/: it merges build/notebook_results.json
+(from `make test` (smoke mode) and `make notebooks` (full mode); a notebook and mode run again replaces
+its old entry, the others are kept) and copies bench/results.json from `make bench`, so the
 numbers in the documents always come from a file a run wrote, never from typing. Each generated part
 sits between `<!-- BEGIN name -->` and `<!-- END name -->` markers; everything else is hand-written.
 
@@ -303,10 +304,30 @@ def render():
     return texts
 
 
+def merge_results(source, target=NOTEBOOK_RESULTS):
+    """Copy the entries of the results file ``source`` (a run's build/notebook_results.json) into ``target``:
+    a notebook and mode run now replaces its old entry, and every other entry is kept, so a run of one
+    notebook does not drop the reference results of the others."""
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    merged = json.loads(target.read_text()) if target.exists() else {}
+    new = json.loads(source.read_text())
+    merged.update(new)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    return sorted(new)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the documents are up to date")
+    parser.add_argument("--merge-results", metavar="FILE",
+                        help="first merge this notebook results file into docs/reference/notebook_results.json")
     args = parser.parse_args(argv)
+    if args.merge_results:
+        if pathlib.Path(args.merge_results).exists():
+            print(f"[docs] merged {', '.join(merge_results(args.merge_results))} into {NOTEBOOK_RESULTS.relative_to(ROOT)}")
+        else:
+            print(f"[docs] {args.merge_results} does not exist: nothing merged")
     if not args.check:
         write_gallery()
     stale = []

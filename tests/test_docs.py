@@ -177,3 +177,13 @@ def test_committed_results_cover_every_notebook_in_both_modes_within_budget():
             assert results[f"{path.stem}:{mode}"]["ok"], f"{path.stem} failed in {mode} mode in the reference run"
         full = results[f"{path.stem}:full"]
         assert full["seconds"] <= write_docs.BUDGET_SECONDS and write_docs._memory(full) <= write_docs.BUDGET_MB
+
+
+def test_merging_a_run_keeps_the_other_notebooks_results(tmp_path):
+    target, source = tmp_path / "reference.json", tmp_path / "run.json"
+    target.write_text(json.dumps({"01-a:full": entry("01-a", "full", 95, 1500), "02-b:full": entry("02-b", "full", 60, 900)}))
+    source.write_text(json.dumps({"02-b:full": entry("02-b", "full", 70, 950), "05-c:smoke": entry("05-c", "smoke", 9, 400)}))
+    assert write_docs.merge_results(source, target) == ["02-b:full", "05-c:smoke"]
+    merged = json.loads(target.read_text())
+    assert sorted(merged) == ["01-a:full", "02-b:full", "05-c:smoke"]
+    assert merged["01-a:full"]["seconds"] == 95 and merged["02-b:full"]["seconds"] == 70
