@@ -129,6 +129,8 @@ def _build_keras(layers, name, input_shape):
                                                    name=layer_name))
         elif kind == "dropout":
             keras_layers.append(keras.layers.Dropout(layer["rate"], name=layer_name))
+        elif kind == "batch_norm":
+            keras_layers.append(keras.layers.BatchNormalization(name=layer_name))
     # Keras's default initialiser, glorot_uniform, is Xavier's: the same as the Gluon models get.
     return keras.Sequential(keras_layers, name=name)
 
@@ -185,6 +187,8 @@ def _build_gluon(layers, name, input_shape, context):
                                    prefix=prefix))
             elif kind == "dropout":
                 add(nn.Dropout(layer["rate"], prefix=prefix))
+            elif kind == "batch_norm":
+                add(nn.BatchNorm(in_channels=previous[-1], prefix=prefix))
             previous = shape
     model.initialize(mx.init.Xavier(), ctx=context or mx.cpu())
     model.image_shape = tuple(input_shape)  # a Gluon block does not declare its input: the kit records it
@@ -340,7 +344,7 @@ def _check_removals(remove):
     return tuple(sorted(numbers))
 
 
-def _alexnet_layers(variant, remove, num_classes, dropout):
+def _alexnet_layers(variant, remove, num_classes, dropout, batch_norm=False):
     # Removing a layer takes it (and its dropout) out of the chain; its neighbours connect directly:
     # - conv2-conv5 keep the spatial size (stride 1, "same" padding: 5x5 pads 2, 3x3 pads 1), so only
     #   the number of channels changes. The next convolution's kernel simply gets as many input
@@ -353,14 +357,16 @@ def _alexnet_layers(variant, remove, num_classes, dropout):
     sizes = _ALEXNET_SIZES[variant]
     channels, units = sizes["channels"], sizes["units"]
     kernel, stride, pad = sizes["conv1"]
-    layers = [_conv("conv1", channels[0], kernel, strides=stride, padding=pad),  # full: 224 -> 55x55x64
-              _pool("pool1", "max", 3, 2)]                                       # full: -> 27x27x64
+    def conv(name, *args, **kwargs):  # batch_norm: each convolution's ReLU output is normalized
+        return [_conv(name, *args, **kwargs)] + ([{"kind": "batch_norm", "name": name + "_bn"}] if batch_norm else [])
+    layers = conv("conv1", channels[0], kernel, strides=stride, padding=pad) + [  # full: 224 -> 55x55x64
+        _pool("pool1", "max", 3, 2)]                                              # full: -> 27x27x64
     if 2 not in remove:
-        layers.append(_conv("conv2", channels[1], sizes["conv2"], padding="same"))  # full: -> 27x27x192
+        layers += conv("conv2", channels[1], sizes["conv2"], padding="same")   # full: -> 27x27x192
     layers.append(_pool("pool2", "max", 3, 2))                                  # full: -> 13x13
     for number in (3, 4, 5):                                                    # full: 13x13x384, 256, 256
         if number not in remove:
-            layers.append(_conv(f"conv{number}", channels[number - 1], 3, padding="same"))
+            layers += conv(f"conv{number}", channels[number - 1], 3, padding="same")
     layers += [_pool("pool5", "max", 3, 2), _flatten("flatten")]               # full: 6x6x256 = 9,216
     for number in (6, 7):
         if number not in remove:
@@ -372,8 +378,9 @@ def _alexnet_layers(variant, remove, num_classes, dropout):
 
 
 def alexnet(framework="keras", variant="full", remove=(), num_classes=None, input_shape=None, dropout=0.5,
-            context=None):
-    """AlexNet, "full" (torchvision's, 61.1 M parameters) or "small"; ``remove`` drops layers 2-7."""
+            context=None, batch_norm=False):
+    """AlexNet, "full" (torchvision's, 61.1 M parameters) or "small"; ``remove`` drops layers 2-7;
+    ``batch_norm=True`` adds batch normalization after every convolution (not in the 2012 network)."""
     variant = validation.check_choice(variant, "variant", ALEXNET_VARIANTS)
     remove = _check_removals(remove)
     sizes = _ALEXNET_SIZES[variant]
@@ -381,5 +388,7 @@ def alexnet(framework="keras", variant="full", remove=(), num_classes=None, inpu
     input_shape = sizes["input_shape"] if input_shape is None else input_shape
     input_shape = _check_arguments(framework, num_classes, input_shape, context)
     dropout = validation.check_fraction(dropout, "dropout", inclusive=False)  # a rate in [0, 1)
+    validation.check_bool(batch_norm, "batch_norm")
     name = f"alexnet_{variant}" + ("" if not remove else "_without_" + "_".join(map(str, remove)))
-    return _build(_alexnet_layers(variant, remove, num_classes, dropout), name, framework, input_shape, context)
+    return _build(_alexnet_layers(variant, remove, num_classes, dropout, batch_norm), name, framework, input_shape,
+                  context)

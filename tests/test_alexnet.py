@@ -244,3 +244,31 @@ def test_run_table_and_plot_on_a_tiny_task():
     assert frame.loc["without 3, 4, 6, 7", "paper error (%)"] == 71.3 and frame.loc["full", "params"] == 229_482
     figure = ablation.plot(rows)
     assert len(figure.axes) == 3
+
+
+@pytest.mark.parametrize("remove", [(), (3, 4, 6, 7)])
+def test_batch_norm_adds_one_normalization_per_convolution_in_both_frameworks(remove):
+    import keras
+
+    plain = models.alexnet("keras", "small", remove=remove)
+    normed = models.alexnet("keras", "small", remove=remove, batch_norm=True)
+    convs = [layer.name for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)]
+    names = [layer.name for layer in normed.layers]
+    assert [name for name in names if name.endswith("_bn")] == [name + "_bn" for name in convs]
+    assert all(names.index(name + "_bn") == names.index(name) + 1 for name in convs)  # right after its conv
+    channels = sum(layer.filters for layer in plain.layers if layer.name in convs)
+    assert normed.count_params() == plain.count_params() + 4 * channels  # gamma, beta, mean, variance
+    assert cost.count(normed).macs == cost.count(plain).macs  # folded into the convolutions at inference
+    import mxnet as mx
+
+    gluon = models.alexnet("gluon", "small", remove=remove, batch_norm=True)
+    assert sum(p.data().size for p in gluon.collect_params().values()) == normed.count_params()
+    assert gluon(mx.nd.zeros((2, 1, 64, 64))).shape == (2, 10)
+    del plain, normed
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_batch_norm_must_be_a_bool(value):
+    with pytest.raises(TypeError, match="batch_norm must be True or False"):
+        models.alexnet("keras", "small", batch_norm=value)
