@@ -11,6 +11,10 @@ the experiment with ``models.alexnet(variant="small", remove=...)`` in minutes o
   experiment (measured: every variant lands within about 2 points of the others at 2,000 images).
   Cluttered MNIST follows Mnih et al. 2014 ("Recurrent Models of Visual Attention": 60x60 canvas,
   four 8x8 fragments); the default here is harder, 64x64 with eight 8x8 fragments.
+- ``fashion_pairs(images, labels, num_pairs, canvas_shape=(40, 80))``: same or different? Two items side by
+  side on one canvas, label 1 when they are of the same class: a task that needs features composed over
+  positions far apart, which is what conv3-conv4 (a wider receptive field) and fc6-fc7 (a nonlinear
+  combination of places) each provide; notebook 04's task.
 - ``ZEILER_FERGUS_TABLE3``: the paper's ImageNet validation top-1 errors for the five removals.
 - ``run(x_train, y_train, x_test, y_test, removals=..., seeds=(0, 1, 2), validation_data=...)``: builds,
   counts (``cost.count``), trains (``train.train``; Adam or SGD with momentum, optional warmup + cosine
@@ -91,6 +95,45 @@ def cluttered_mnist(images, labels, canvas_size=64, num_fragments=8, fragment_si
 # ---------------------------------------------------------------------------------------------
 # The experiment
 # ---------------------------------------------------------------------------------------------
+def fashion_pairs(images, labels, num_pairs, canvas_shape=(40, 80), seed=0):
+    """Same or different? Two items on one canvas, one in each half, at random places; label 1 when both
+    are of the same class, 0 otherwise (balanced). The answer needs the two items compared, i.e. features
+    composed over positions half a canvas apart: what the middle convolutions (a wide receptive field) or
+    the fully-connected layers give (the same-different task of Fleuret et al. 2011, "Comparing machines
+    and humans on a visual categorization test", PNAS; Kim, Ricci & Serre 2018, "Not-So-CLEVR")."""
+    images = validation.check_array(images, "images", ndim=3, dtype=None)
+    labels = validation.check_array(labels, "labels", ndim=1, kinds="iu")
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels must have the same length, got {len(images)} and {len(labels)}")
+    num_pairs = validation.check_positive_int(num_pairs, "num_pairs")
+    canvas_shape = validation.check_shape(canvas_shape, "canvas_shape", length=2)
+    seed = validation.check_seed(seed)
+    size = images.shape[1]
+    height, width = canvas_shape
+    if images.shape[1] != images.shape[2] or height < size or width < 2 * size:
+        raise ValueError(f"canvas_shape {canvas_shape} must hold two {size}x{size} items side by side "
+                         f"(height >= {size}, width >= {2 * size})")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError("labels must hold at least two classes (a different pair needs two)")
+    rng = np.random.default_rng(seed)
+    by_class = {label: np.flatnonzero(labels == label) for label in classes}
+    canvases = np.zeros((num_pairs, height, width), np.uint8)
+    same = rng.random(num_pairs) < 0.5
+    first = rng.choice(classes, num_pairs)
+    other = np.array([rng.choice(classes[classes != label]) for label in first])
+    second = np.where(same, first, other)
+    positions = np.empty((num_pairs, 4), np.int64)
+    for index in range(num_pairs):
+        for half, label in enumerate((first[index], second[index])):
+            item = images[rng.choice(by_class[label])]
+            row = rng.integers(0, height - size + 1)
+            column = half * (width // 2) + rng.integers(0, width // 2 - size + 1)
+            canvases[index, row:row + size, column:column + size] = item
+            positions[index, 2 * half:2 * half + 2] = row, column
+    return ClutteredSet(canvases, same.astype(np.int64), positions)
+
+
 def variant_name(remove):
     """"full" or "without 3, 4": how the tables name a removal."""
     return "full" if not remove else "without " + ", ".join(map(str, remove))
