@@ -234,8 +234,12 @@ USE_CASES = [
 
 @pytest.fixture
 def clean_thread_variables(monkeypatch):
+    # setenv first, so that monkeypatch records each variable's original state (absent or not) and undoes
+    # whatever backends.use sets during the test: otherwise the thread counts would leak into later tests'
+    # worker processes (which would then sum in another order than the test process).
     for name in THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "1")
+        monkeypatch.delenv(name)
 
 
 @pytest.mark.parametrize("kwargs, error, match", USE_CASES)
