@@ -149,8 +149,9 @@ def test_usable_cpus_is_capped_by_the_quota_and_never_zero(tmp_path, monkeypatch
 
 
 def test_thread_counts_follow_a_quota_below_the_visible_cores(monkeypatch):
-    for name in backends.THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    for name in backends.THREAD_VARIABLES:  # setenv first: monkeypatch then undoes what the test sets
+        monkeypatch.setenv(name, "1")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # set by the user: left alone
     monkeypatch.setattr(backends, "visible_cpus", lambda: 16)
     monkeypatch.setattr(backends, "usable_cpus", lambda: 1)
@@ -161,8 +162,9 @@ def test_thread_counts_follow_a_quota_below_the_visible_cores(monkeypatch):
 
 
 def test_no_quota_changes_no_thread_count(monkeypatch):
-    for name in backends.THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    for name in backends.THREAD_VARIABLES:  # setenv first: monkeypatch then undoes what the test sets
+        monkeypatch.setenv(name, "1")
+        monkeypatch.delenv(name)
     monkeypatch.setattr(backends, "visible_cpus", lambda: 2)
     monkeypatch.setattr(backends, "usable_cpus", lambda: 2)
     backends._limit_threads_to_quota()
