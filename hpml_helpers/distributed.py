@@ -166,15 +166,31 @@ def run_horovod(script, num_proc=2, args=(), env="mxnet", timeout=300, hosts=Non
     python = horovod_python(env)
     command = [str(python.parent / "horovodrun"), "-np", str(num_proc), "-H", hosts or f"localhost:{num_proc}",
                f"--{controller}", str(python), *BIND_CORE * bind_cores, str(path), *map(str, args)]
-    group = ProcessGroup(stream=stream)
-    group.start("horovodrun", command, _worker_environment(env_vars, threads_per_worker))
-    run_group(group, ["horovodrun"], timeout, split_ranks=True)
+    for attempt in (1, 2):
+        group = ProcessGroup(stream=stream)
+        group.start("horovodrun", command, _worker_environment(env_vars, threads_per_worker))
+        try:
+            run_group(group, ["horovodrun"], timeout, split_ranks=True)
+            break
+        except WorkerError as error:
+            if attempt == 2 or not crashed_before_any_result(error, group.results):
+                raise
+            # MXNet + Horovod ranks now and then die of a segmentation fault while starting (e.g. horovod#1533,
+            # horovod#2299); nothing was measured yet, so the run is started once more, and says so.
+            print(f"[run_horovod] {error.label} died of a segmentation fault before any rank reported a result; "
+                  "starting the run once more", flush=True)
     results = [item for label, items in group.results.items() for item in items]
     missing = num_proc - len(results)
     if missing:
         raise WorkerError(f"{missing} of {num_proc} ranks printed no result line (emit_result)", "horovodrun",
                           group.tails["horovodrun"])
     return sorted(results, key=lambda item: item.get("rank", 0))
+
+
+def crashed_before_any_result(error, results):
+    """True when ``error`` (a WorkerError) is a segmentation fault and no worker had printed a result yet."""
+    crashed = any("Segmentation fault" in str(line) for line in error.last_lines) or "SIGSEGV" in str(error)
+    return crashed and not any(results.values())
 
 
 def run_parameter_server(script, num_workers=2, num_servers=1, mode="dist_sync", args=(), timeout=300,
