@@ -7,10 +7,10 @@ Used by notebooks 00, 01 and 06 and by bench/.
 """
 import time
 
+from . import conv_gemm
 from .validation import (check_choice, check_integer, check_number, check_positive_int, check_seed,
                          check_records, check_sequence, check_string)
 
-GEMM_DTYPES = ("float32", "float64")
 
 
 class Timer:
@@ -48,7 +48,7 @@ def gemm_gflops(sizes=(64, 128, 256, 512, 1024, 2048), dtype="float32", repeats=
     sizes = [check_positive_int(n, "sizes") for n in check_sequence(sizes, "sizes")]
     if max(sizes) > 16384:
         raise ValueError(f"sizes must be at most 16384 (an n x n matrix), got {max(sizes)}")
-    dtype = _check_gemm_dtype(dtype)
+    dtype = conv_gemm.check_gemm_dtype(dtype).name  # float32 or float64, as the GEMM engines compute
     repeats = check_positive_int(repeats, "repeats")
     seed = check_seed(seed)
     rng = np.random.default_rng(seed)
@@ -61,18 +61,6 @@ def gemm_gflops(sizes=(64, 128, 256, 512, 1024, 2048), dtype="float32", repeats=
         seconds = best_time(lambda: [a @ b for _ in range(calls)], repeats=repeats) / calls
         results.append({"size": n, "seconds": seconds, "gflops": 2 * n ** 3 / seconds / 1e9})
     return results
-
-
-def _check_gemm_dtype(dtype):
-    """'float32' or 'float64' (NumPy dtypes and types such as ``np.float32`` are accepted too)."""
-    import numpy as np
-
-    if isinstance(dtype, (np.dtype, type)) and not isinstance(dtype, str):
-        try:
-            dtype = np.dtype(dtype).name
-        except TypeError:
-            pass  # not a NumPy type: refused below
-    return check_choice(dtype, "dtype", GEMM_DTYPES)
 
 
 def check_gemm_results(results, name="results"):

@@ -30,5 +30,5 @@ def test_bad_arguments():
         bench.best_time(3)
     with pytest.raises(ValueError, match="sizes must be"):
         bench.gemm_gflops(sizes=(0,))
-    with pytest.raises(ValueError, match="dtype"):
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         bench.gemm_gflops(sizes=(4,), dtype="int8")
