@@ -25,9 +25,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import conv_gemm
-from .validation import check_array, check_choice, check_positive_int, check_shape, check_string, is_integer
+from .validation import check_array, check_choice, check_data_format, check_positive_int, check_shape, is_integer
 
-DATA_FORMATS = ("NHWC", "NCHW")
 PADDING_NAMES = ("valid", "same")
 METHODS = ("im2col", "naive")
 IMAGE_KINDS = "buif"  # numpy dtype kinds accepted for images and kernels: bool masks, ints, uint8 photos, floats
@@ -79,8 +78,7 @@ def _padding_pairs(padding, kernel_hw, input_hw, stride_hw):
 
 def _prepare(images, kernel_hw, stride, padding, data_format, in_channels=None):
     """Check the arguments shared by every conv function; return NHWC images and the geometry."""
-    check_string(data_format, "data_format")
-    data_format = check_choice(data_format, "data_format", [name.lower() for name in DATA_FORMATS]).upper()
+    data_format = check_data_format(data_format)
     images = check_array(images, "images", kinds=IMAGE_KINDS)
     layout = "(batch, height, width, channels)" if data_format == "NHWC" else \
         "(batch, channels, height, width)"

@@ -312,21 +312,14 @@ def load(name, source="auto", num_train=None, num_test=None, verbose=True, data_
     return dataset
 
 
-def _check_data_format(data_format):
-    from .validation import check_choice, check_string
-
-    check_string(data_format, "data_format")
-    return check_choice(data_format, "data_format", ("nhwc", "nchw")).upper()
-
-
 def to_float(images, data_format="NHWC"):
     """uint8 images -> float32 in [0, 1] with a channel axis (NHWC for Keras, NCHW for Gluon).
     Integer images are divided by 255 (they must be 0..255); float images are taken as already scaled."""
     import numpy as np
 
-    from .validation import check_array
+    from .validation import check_array, check_data_format
 
-    data_format = _check_data_format(data_format)
+    data_format = check_data_format(data_format)
     images = check_array(images, "images", ndim=(3, 4), kinds="uif")
     if images.dtype.kind in "ui" and (images.min() < 0 or images.max() > 255):
         raise ValueError(f"images of integers must be grey levels 0..255, got {images.min()}..{images.max()}")
@@ -358,12 +351,12 @@ def synthetic(num_images=256, image_shape=(224, 224, 3), num_classes=1000, data_
     """Random float32 images and int labels, for throughput work where content does not matter."""
     import numpy as np
 
-    from .validation import check_positive_int, check_seed, check_shape
+    from .validation import check_data_format, check_positive_int, check_seed, check_shape
 
     num_images = check_positive_int(num_images, "num_images")
     height, width, channels = check_shape(image_shape, "image_shape", length=3)
     num_classes = check_positive_int(num_classes, "num_classes")
-    data_format = _check_data_format(data_format)
+    data_format = check_data_format(data_format)
     seed = check_seed(seed, "seed")
     size = num_images * height * width * channels * 4
     if size > _MAX_SYNTHETIC_BYTES:

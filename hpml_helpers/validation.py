@@ -76,6 +76,15 @@ def check_choice(value, name, choices):
     return value.lower()
 
 
+DATA_FORMATS = ("NHWC", "NCHW")  # image layouts: Keras/TensorFlow's default, and Gluon's
+
+
+def check_data_format(value, name="data_format"):
+    """``value`` upper-cased, which must name an image layout of ``DATA_FORMATS`` (any case: "nhwc" is "NHWC")."""
+    check_string(value, name)
+    return check_choice(value, name, tuple(layout.lower() for layout in DATA_FORMATS)).upper()
+
+
 def check_seed(value, name="seed", allow_none=True):
     """An integer seed >= 0 (or None when allowed)."""
     if value is None and allow_none:
