@@ -12,7 +12,6 @@ from .validation import (check_choice, check_integer, check_number, check_positi
                          check_records, check_sequence, check_string)
 
 
-
 class Timer:
     """``with Timer() as timer: ...`` then ``timer.seconds``."""
 
