@@ -61,7 +61,8 @@ BENCH_ROWS = [
 # that key result's values, "template" filled from them (str.format with the value names).
 HEADLINES = {
     "04-alexnet-depth-ablation": {"pick": "test error"},
-    "07-distributed-sgd": {"pick": "Horovod"},
+    "07-parameter-server": {"pick": "parameter server"},
+    "08-allreduce-and-horovod": {"pick": "Horovod"},
     "09-large-batch-training": {"pick": "vs 32", "template": "batch {batch_size} test error: naive {naive:.1f}%, "
                                 "linear + warmup {linear_warmup:.1f}% (batch 32: {small:.1f}%)"},
     "10-transfer-learning": {"pick": "labels/class"},
@@ -74,7 +75,10 @@ GALLERY = [
      "Zeiler & Fergus's layer removal repeated: test error per variant"),
     ("06-compute-and-hardware", "lenet_measured = roofline.measure_layers", 0,
      "the roofline of the machine, with LeNet-5's and AlexNet's layers on it"),
-    ("07-distributed-sgd", "horovod_runs = {}", 0, "Horovod data parallelism: loss per image and images/s, 1 vs 2 workers"),
+    ("07-parameter-server", "PS_BATCH, PS_LEARNING_RATE", 0,
+     "synchronous vs asynchronous SGD on MXNet's parameter server: training loss per step and over wall time"),
+    ("08-allreduce-and-horovod", "horovod_runs = {}", 0,
+     "Horovod data parallelism: loss per image and images/s, 1 vs 2 workers"),
     ("09-large-batch-training", "gallery", 0, "linear scaling + warmup: final test error against the batch size"),
     ("10-transfer-learning", "gallery", 0, "fine-tuned vs frozen backbone vs from scratch, by labels per class"),
 ]
@@ -293,9 +297,16 @@ def gallery_block(gallery=GALLERY, images=IMAGES, document=README, notebooks=NOT
     return "\n".join(lines)
 
 
+def current_results(results, notebooks=NOTEBOOKS):
+    """The entries of ``results`` whose notebook is still in ``notebooks``: the results of a notebook that was
+    renamed or split stay in the results file but leave the documents."""
+    return {key: entry for key, entry in results.items()
+            if (pathlib.Path(notebooks) / f"{entry['notebook']}.ipynb").exists()}
+
+
 def render():
     """{path: new text} for every generated document."""
-    results, bench = _load(NOTEBOOK_RESULTS), _load(BENCH_RESULTS)
+    results, bench = current_results(_load(NOTEBOOK_RESULTS)), _load(BENCH_RESULTS)
     blocks = {"instructor-timings": instructor_timings(results),
               "reference-results": reference_results(results, bench), "gallery": gallery_block()}
     texts = {}

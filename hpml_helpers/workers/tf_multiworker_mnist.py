@@ -1,6 +1,6 @@
 """Data-parallel training of LeNet-5 on MNIST with TensorFlow's MultiWorkerMirroredStrategy (Keras 3 model).
 
-Started by ``hpml_helpers.distributed.run_tf_multiworker`` (notebook 07 and the tests), which gives
+Started by ``hpml_helpers.distributed.run_tf_multiworker`` (notebook 08 and the tests), which gives
 each worker a TF_CONFIG naming the cluster (127.0.0.1 and free ports) and its own index. By hand, one
 shell per worker (see cluster/tf_multiworker.sbatch for a SLURM cluster):
     export HPML_CLUSTER='{"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}'
@@ -46,6 +46,13 @@ def parse_arguments(argv=None):
     parser.add_argument("--max-steps", type=common.nonnegative_int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=common.positive_int, default=20)
+    parser.add_argument("--steps-per-call", type=common.positive_int, default=10,
+                        help="training steps per tf.function call (1: one Python round trip per step)")
+    parser.add_argument("--pack-bytes", type=common.nonnegative_int, default=4 * 2**20,
+                        help="gradients packed into all-reduces of up to this many bytes (0: one per variable)")
+    parser.add_argument("--input", choices=("per-worker", "global"), default="per-worker",
+                        help="per-worker: each worker batches its own shard; global: every worker builds the "
+                             "global batch and keeps its part (auto-shard policy DATA)")
     return parser, parser.parse_args(argv)
 
 
@@ -59,7 +66,9 @@ def main(argv=None):
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     rank = int(task["index"])
     # HPML: reads TF_CONFIG, connects to the other workers; gradients are all-reduced across them
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    # HPML: pack the gradients into few all-reduces (LeNet-5 has 10 small variables: one collective each otherwise)
+    options = tf.distribute.experimental.CommunicationOptions(bytes_per_pack=args.pack_bytes)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     num_workers = strategy.num_replicas_in_sync
     global_batch = args.batch_size * num_workers
 
@@ -71,14 +80,22 @@ def main(argv=None):
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)
 
-    dataset = (tf.data.Dataset.from_tensor_slices((images, labels))
-               .shuffle(len(labels), seed=args.seed, reshuffle_each_iteration=True)
-               .batch(global_batch, drop_remainder=True)  # HPML: batch with the global batch size
-               .repeat(args.epochs))
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = dataset.with_options(options)  # HPML: each worker takes its part of every global batch
-    distributed_dataset = strategy.experimental_distribute_dataset(dataset)
+    if args.input == "global":
+        dataset = (tf.data.Dataset.from_tensor_slices((images, labels))
+                   .shuffle(len(labels), seed=args.seed, reshuffle_each_iteration=True)
+                   .batch(global_batch, drop_remainder=True)  # batch with the global batch size
+                   .repeat(args.epochs))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        distributed_dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
+    else:
+        def worker_dataset(context):  # HPML: each worker reads and batches only its own shard of the images
+            shard = context.input_pipeline_id
+            return (tf.data.Dataset.from_tensor_slices((images[shard::num_workers], labels[shard::num_workers]))
+                    .shuffle(len(labels) // num_workers, seed=args.seed + shard, reshuffle_each_iteration=True)
+                    .batch(context.get_per_replica_batch_size(global_batch), drop_remainder=True)
+                    .repeat(args.epochs).prefetch(2))
+        distributed_dataset = strategy.distribute_datasets_from_function(worker_dataset)
 
     keras.utils.set_random_seed(args.seed)  # the same initial weights everywhere (the strategy also syncs)
     with strategy.scope():  # HPML: variables created here are mirrored on every worker
@@ -95,21 +112,28 @@ def main(argv=None):
         return loss
 
     @tf.function
-    def train_step(batch):
-        per_replica = strategy.run(replica_step, args=batch)  # HPML: the step on every worker's batch part
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)  # HPML: global mean loss
+    def train_steps(iterator, count):
+        """``count`` steps in one call; the global mean losses of all of them in one collective at the end."""
+        step_losses = tf.TensorArray(tf.float32, size=count)
+        for index in tf.range(count):
+            per_replica = strategy.run(replica_step, args=next(iterator))  # HPML: the step on every worker's batch
+            step_losses = step_losses.write(index, strategy.experimental_local_results(per_replica)[0])
+        # HPML: one all-reduce for the losses of the whole call, not one per step
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, step_losses.stack(), axis=None)
 
     losses, step = [], 0
     start = None
-    for batch in distributed_dataset:
-        if step >= total_steps:
-            break
-        losses.append(train_step(batch))
-        step += 1
+    iterator = iter(distributed_dataset)
+    while step < total_steps:
+        count = 1 if step == 0 else min(args.steps_per_call, total_steps - step)
+        losses.extend(train_steps(iterator, tf.constant(count)).numpy().tolist() if step == 0 else
+                      [train_steps(iterator, tf.constant(count))])
+        step += count
         if step == 1:
-            start = time.perf_counter()  # the first step traces the function: leave it out of the rate
-        if rank == 0 and step % args.log_every == 0:
-            print(f"step {step}/{total_steps} loss {float(losses[-1]):.4f}", flush=True)
+            start = time.perf_counter()  # the first call traces the function: leave it out of the rate
+        if rank == 0 and step // args.log_every > (step - count) // args.log_every:
+            print(f"step {step}/{total_steps} loss {float(np.ravel(losses[-1])[-1]):.4f}", flush=True)
+    losses = np.concatenate([np.ravel(value) for value in losses]).tolist()  # waits for the last step
     losses = [float(value) for value in losses]  # reading the values waits for the last step
     seconds = time.perf_counter() - start if start else 0.0
     images_per_second = (step - 1) * args.batch_size / seconds if seconds > 0 else 0.0
