@@ -51,6 +51,12 @@ BENCH_ROWS = [
      "(target >= 0.85)", "{:.2f}"),
     (("horovod_weak_scaling_lenet5", "control: 2 independent 1-worker jobs"), "the same without communication "
      "(the machine's ceiling)", "{:.2f}"),
+    (("horovod_gluon_lenet5_mnist", "efficiency / control"), "Horovod + Gluon LeNet-5 MNIST training, efficiency / "
+     "control (target >= 0.85)", "{:.2f}"),
+    (("horovod_keras2_lenet5_mnist", "efficiency / control"), "Horovod + Keras 2 LeNet-5 MNIST training, "
+     "efficiency / control (target >= 0.85)", "{:.2f}"),
+    (("tf_distribute_lenet5_mnist", "efficiency / control"), "tf.distribute LeNet-5 MNIST training, efficiency / "
+     "control (target >= 0.7)", "{:.2f}"),
     (("horovod_allreduce_gloo_2ranks", "alpha (latency)"), "allreduce latency alpha (Gloo, 2 local ranks)",
      "{:.0f} us"),
     (("horovod_allreduce_gloo_2ranks", "B (bandwidth)"), "allreduce bandwidth B", "{:.2f} GB/s"),

@@ -11,12 +11,20 @@ shell per worker (see cluster/tf_multiworker.sbatch for a SLURM cluster):
 
 A custom loop, because Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy;
 it is also the lecture's four steps written out:
-1. sample: a tf.data dataset batched with the GLOBAL batch, distributed by the strategy (each worker
-   takes its part of every global batch: auto-shard policy DATA);
+1. sample: each worker batches its own shard of the images (``distribute_datasets_from_function``;
+   ``--input global`` instead batches with the GLOBAL batch and lets the strategy hand each worker its
+   part, auto-shard policy DATA: every worker then reads and batches all the data);
 2. forward pass to the loss, scaled by the global batch (``tf.nn.compute_average_loss``) so that the
    gradients summed over workers are the gradient of the mean loss over the global batch;
 3. backprop (``tf.GradientTape``); the optimizer's ``apply_gradients`` all-reduces them across workers;
 4. update, identical on every worker, so the weights stay identical (the result's checksum proves it).
+
+Speed (notebook 08, section 5, measures each): ``--steps-per-call`` steps run in one ``tf.function``
+call (a Python round trip and a loss read-out per call, not per step); ``run_tf_multiworker(bind_cores=True)``
+gives every worker its own core; the per-worker input pipeline batches only that worker's shard. The
+gradients need no option: inside a ``tf.function`` the strategy already concatenates all of them into one
+all-reduce (``CommunicationOptions(bytes_per_pack=0)``, its default, means a single pack).
+The first step (tracing) is left out of images_per_second.
 
 Result (one line per worker): rank (the task index), num_workers, losses (global mean loss per step,
 ``strategy.reduce``), images_per_second, param_sum/param_digest, test_accuracy (worker 0).
@@ -48,8 +56,6 @@ def parse_arguments(argv=None):
     parser.add_argument("--log-every", type=common.positive_int, default=20)
     parser.add_argument("--steps-per-call", type=common.positive_int, default=10,
                         help="training steps per tf.function call (1: one Python round trip per step)")
-    parser.add_argument("--pack-bytes", type=common.nonnegative_int, default=4 * 2**20,
-                        help="gradients packed into all-reduces of up to this many bytes (0: one per variable)")
     parser.add_argument("--input", choices=("per-worker", "global"), default="per-worker",
                         help="per-worker: each worker batches its own shard; global: every worker builds the "
                              "global batch and keeps its part (auto-shard policy DATA)")
@@ -66,9 +72,7 @@ def main(argv=None):
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     rank = int(task["index"])
     # HPML: reads TF_CONFIG, connects to the other workers; gradients are all-reduced across them
-    # HPML: pack the gradients into few all-reduces (LeNet-5 has 10 small variables: one collective each otherwise)
-    options = tf.distribute.experimental.CommunicationOptions(bytes_per_pack=args.pack_bytes)
-    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
     num_workers = strategy.num_replicas_in_sync
     global_batch = args.batch_size * num_workers
 
@@ -121,20 +125,20 @@ def main(argv=None):
         # HPML: one all-reduce for the losses of the whole call, not one per step
         return strategy.reduce(tf.distribute.ReduceOp.SUM, step_losses.stack(), axis=None)
 
-    losses, step = [], 0
+    call_losses, step = [], 0  # one tensor of losses per call; read once at the end
     start = None
     iterator = iter(distributed_dataset)
     while step < total_steps:
         count = 1 if step == 0 else min(args.steps_per_call, total_steps - step)
-        losses.extend(train_steps(iterator, tf.constant(count)).numpy().tolist() if step == 0 else
-                      [train_steps(iterator, tf.constant(count))])
+        losses = train_steps(iterator, tf.constant(count))
+        if step == 0:
+            losses = losses.numpy()  # the first call traces the function: wait for it, then start the clock
+            start = time.perf_counter()
+        call_losses.append(losses)
         step += count
-        if step == 1:
-            start = time.perf_counter()  # the first call traces the function: leave it out of the rate
         if rank == 0 and step // args.log_every > (step - count) // args.log_every:
-            print(f"step {step}/{total_steps} loss {float(np.ravel(losses[-1])[-1]):.4f}", flush=True)
-    losses = np.concatenate([np.ravel(value) for value in losses]).tolist()  # waits for the last step
-    losses = [float(value) for value in losses]  # reading the values waits for the last step
+            print(f"step {step}/{total_steps} loss {float(np.ravel(losses)[-1]):.4f}", flush=True)
+    losses = [float(value) for call in call_losses for value in np.ravel(call)]  # waits for the last step
     seconds = time.perf_counter() - start if start else 0.0
     images_per_second = (step - 1) * args.batch_size / seconds if seconds > 0 else 0.0
     param_sum, param_digest = common.checksum([variable.numpy() for variable in model.trainable_variables])
