@@ -80,6 +80,29 @@ def check_stale_learning_rate(answer):
                    "asynchronous workers mean staler gradients; that is how async SGD diverges.", hint)
 
 
+def _straggler_speedup(num_workers, factor):
+    """Async / sync images/s with one of N workers ``factor`` times slower, every worker's speed fixed."""
+    return (num_workers - 1 + 1 / factor) / (num_workers / factor)
+
+
+@checked
+def check_straggler_speedup(num_workers, factor, answer):
+    """Exercise 07.2: async over sync images/s when one of N workers is ``factor`` x slower (within 2%)."""
+    num_workers = whole(num_workers, "num_workers", minimum=2)
+    factor = positive(factor, "factor")
+    value, want = number(answer, "answer"), _straggler_speedup(num_workers, factor)
+    hints = {_straggler_speedup(2, factor): "that is the speed-up for 2 workers, as in the cell above: put in "
+                                             f"N = {num_workers}.",
+             float(factor): "that is the limit for very many workers; with this N the straggler's own slow "
+                            "pushes still weigh in.",
+             num_workers / factor: "that is the synchronous rate alone (in units of one worker's speed)."}
+    hint = _hint(value, hints, "in units of one unslowed worker: async = (N - 1) + 1/factor (nobody waits), sync = "
+                               "N / factor (every worker at the straggler's pace); divide.", 0.02)
+    return verdict(math.isclose(value, want, rel_tol=0.02),
+                   f"({num_workers} - 1 + 1/{factor:g}) / ({num_workers}/{factor:g}) = {want:.2f}: the more workers, "
+                   f"the closer to {factor:g}x, the slowdown itself.", hint)
+
+
 # --- notebook 08 -------------------------------------------------------------------------------
 def _ring_seconds(num_bytes, num_workers, latency, bandwidth):
     """The ring-allreduce model T = 2(p-1) alpha + 2(p-1)/p N/B (as in allreduce_model.ring_allreduce_time)."""

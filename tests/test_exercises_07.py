@@ -7,6 +7,7 @@ from hpml_helpers import distributed_plots, exercises
 # Right answer, wrong answer, the `...` placeholder: run by test_exercises.py::test_check.
 CASES = [
     (exercises.check_stale_learning_rate, (1.0,), (2.0,), (...,)),
+    (exercises.check_straggler_speedup, (8, 3, 2.75), (8, 3, 1.25), (8, 3, ...)),
 ]
 
 
@@ -24,3 +25,14 @@ def test_hint_names_the_usual_mistake(capsys):
 def test_wrong_kind_of_answer_is_a_verdict_not_an_error(capsys):
     assert exercises.check_stale_learning_rate([1.0]) is False
     assert "answer must be a number" in capsys.readouterr().out
+
+
+def test_straggler_speedup_matches_the_notebooks_model_and_names_the_two_worker_mistake(capsys):
+    """Notebook 07 computes (N - 1 + 1/f) / (N / f) for N = 2; the exercise asks it for 8 workers."""
+    assert exercises.check_straggler_speedup(2, 3, (2 - 1 + 1 / 3) / (2 / 3))
+    assert exercises.check_straggler_speedup(8, 3, (7 + 1 / 3) / (8 / 3))
+    capsys.readouterr()
+    assert exercises.check_straggler_speedup(8, 3, 2.0) is False  # the answer for 2 workers
+    assert "2 workers" in capsys.readouterr().out
+    assert exercises.check_straggler_speedup(1, 3, 1.0) is False  # one worker has no straggler to wait for
+    assert "num_workers" in capsys.readouterr().out
