@@ -1,6 +1,7 @@
-"""Distributed training on this machine: Horovod weak scaling, allreduce latency/bandwidth, tensor fusion.
+"""Distributed training on this machine: weak scaling of real training, allreduce latency/bandwidth, tensor fusion.
 
-Three measurements, all with real Horovod (MXNet, Gloo) processes on 127.0.0.1, one math thread each:
+Four measurements, all with real processes on 127.0.0.1 (Horovod with Gloo, or tf.distribute), one math
+thread each:
 1. Weak scaling of the synthetic benchmark (LeNet-5, random data, per-worker batch 512): images/s of
    1 worker x 1 thread and total images/s of 2 workers x 1 thread; efficiency = total(2) / (2 x rate(1)),
    goal >= 0.85. A control runs two independent 1-worker jobs at the same time (no communication at
@@ -8,9 +9,14 @@ Three measurements, all with real Horovod (MXNet, Gloo) processes on 127.0.0.1, 
    efficiency / control is the part lost to Horovod itself. Every rank is bound to its own core
    (``bind_cores=True``, as ``mpirun --bind-to core``), the 1-worker run included: unbound, Horovod's
    and MXNet's helper threads wander onto the other rank's core and cost 5-10 points of efficiency.
-2. Allreduce times over buffer sizes (64 B ... 64 MB; ``quick``: up to 4 MB), and the ring model
+   ``hpml_helpers.scaling.measure`` runs the three cases.
+2. Weak scaling of real training: LeNet-5 on MNIST with Horovod + Gluon, Horovod + Keras 2 and
+   tf.distribute (``scaling.measure_lenet5_mnist``, the same call as notebook 08 section 6), batch 512 per
+   worker; efficiency / control, goals >= 0.85 (Horovod) and >= 0.7 (tf.distribute). Horovod + Keras 2
+   needs the second environment (.venv-tf-horovod); without it its rows say so.
+3. Allreduce times over buffer sizes (64 B ... 64 MB; ``quick``: up to 4 MB), and the ring model
    T = 2(p-1) alpha + 2(p-1)/p N/B fitted to them (``hpml_helpers.allreduce_model.fit_alpha_beta``).
-3. Tensor fusion: 64 tensors of 4 KB allreduced asynchronously, with Horovod's default fusion threshold
+4. Tensor fusion: 64 tensors of 4 KB allreduced asynchronously, with Horovod's default fusion threshold
    and with HOROVOD_FUSION_THRESHOLD=0.
 Cases run alternately for a few rounds and the best round of each is kept: other processes on a shared
 machine only ever slow a run down.
@@ -20,7 +26,6 @@ collects them. ``python bench/bench_distributed.py [--quick]`` prints them.
 """
 import os
 import sys
-import threading
 
 import numpy as np
 
@@ -35,6 +40,8 @@ BATCH_SIZE = 512
 SCALING = "horovod_weak_scaling_lenet5"
 ALLREDUCE = "horovod_allreduce_gloo_2ranks"
 FUSION = "horovod_tensor_fusion_64x4KB"
+TRAINING = {"Horovod + Gluon": "horovod_gluon_lenet5_mnist", "Horovod + Keras 2 (TF 2.15)": "horovod_keras2_lenet5_mnist",
+            "tf.distribute + Keras 3": "tf_distribute_lenet5_mnist"}  # scaling.FRAMEWORKS -> benchmark name
 
 
 def _synthetic(num_proc, quick, first_core=0):
@@ -50,49 +57,66 @@ def _synthetic(num_proc, quick, first_core=0):
     return total, min(result["cores_used"] for result in results)
 
 
-def _independent_pair(quick):
-    """Two 1-worker jobs at once: total images/s with no communication (the machine's ceiling for 2)."""
-    outcomes = [None, None]
-    errors = []
-
-    def one(index):
-        try:
-            outcomes[index] = _synthetic(1, quick, first_core=index)  # one job per core
-        except Exception as error:  # re-raised below, in the caller's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return sum(total for total, _ in outcomes), min(cores for _, cores in outcomes)
-
-
 def _scaling_rows(quick):
+    from hpml_helpers import scaling
+
     rounds = 1 if quick else 3
-    best = {"one": (0.0, 0.0), "two": (0.0, 0.0), "pair": (0.0, 0.0)}
-    for _ in range(rounds):  # alternate the cases; keep the best round of each
-        best["one"] = max(best["one"], _synthetic(1, quick))
-        best["two"] = max(best["two"], _synthetic(2, quick))
-        best["pair"] = max(best["pair"], _independent_pair(quick))
-    (one, one_cores), (two, two_cores), (pair, pair_cores) = best["one"], best["two"], best["pair"]
-    efficiency, ceiling = two / (2 * one), pair / (2 * one)
+    cores = []  # the fewest cores any synthetic worker got, per run
+
+    def run(num_proc, first_core):
+        total, fewest = _synthetic(num_proc, quick, first_core)
+        cores.append(fewest)
+        return total
+
+    measured = scaling.measure(run, num_workers=2, rounds=rounds)
+    efficiency, ceiling = measured.efficiency, measured.control
     note = f"best of {rounds} round(s), LeNet-5, batch {BATCH_SIZE} per worker, one core per rank"
     return [
-        {"benchmark": SCALING, "case": "1 worker x 1 thread", "value": one, "unit": "images/s",
-         "note": f"{note}; the worker got {one_cores:.2f} cores"},
-        {"benchmark": SCALING, "case": "2 workers x 1 thread (total)", "value": two, "unit": "images/s",
-         "note": f"{note}; each worker got >= {two_cores:.2f} cores (< 1: other processes took the rest)"},
+        {"benchmark": SCALING, "case": "1 worker x 1 thread", "value": measured.one, "unit": "images/s",
+         "note": note},
+        {"benchmark": SCALING, "case": "2 workers x 1 thread (total)", "value": measured.many, "unit": "images/s",
+         "note": f"{note}; every worker got >= {min(cores):.2f} cores (< 1: other processes took the rest)"},
         {"benchmark": SCALING, "case": "efficiency", "value": efficiency, "unit": "ratio",
          "note": f"total(2) / (2 x rate(1)); goal >= {TARGET_EFFICIENCY}: "
                  f"{'met' if efficiency >= TARGET_EFFICIENCY else 'NOT met'}"},
         {"benchmark": SCALING, "case": "control: 2 independent 1-worker jobs", "value": ceiling, "unit": "ratio",
-         "note": f"no communication: what the machine allows now ({pair:.0f} images/s, >= {pair_cores:.2f} "
-                 f"cores each); efficiency / control = {efficiency / ceiling:.2f}"},
+         "note": f"no communication: what the machine allows now ({measured.independent:.0f} images/s); "
+                 f"efficiency / control = {efficiency / ceiling:.2f}"},
     ]
+
+
+def _training_rows(quick):
+    """Efficiency / control of LeNet-5 MNIST training with Horovod + Gluon, Horovod + Keras 2, tf.distribute."""
+    from hpml_helpers import distributed, scaling
+
+    rounds = 1 if quick else 2
+    rows = []
+    for framework in scaling.FRAMEWORKS:
+        benchmark = TRAINING[framework]
+        goal = scaling.TARGET_OF_CONTROL[framework]
+        if framework == scaling.KERAS2:
+            try:
+                distributed.horovod_python("tensorflow")
+            except RuntimeError as missing:
+                rows.append({"benchmark": benchmark, "case": "efficiency / control", "value": float("nan"),
+                             "unit": "ratio", "note": f"NOT MEASURED: {missing}"})
+                continue
+        measured = scaling.measure_lenet5_mnist(framework, num_workers=2, rounds=rounds, batch_size=BATCH_SIZE,
+                                                num_train=2048 if quick else 8000, epochs=1 if quick else 2)
+        note = f"best of {rounds} round(s), batch {BATCH_SIZE} per worker, same steps per worker, one core each"
+        rows += [
+            {"benchmark": benchmark, "case": "1 worker x 1 thread", "value": measured.one, "unit": "images/s",
+             "note": note},
+            {"benchmark": benchmark, "case": "2 workers x 1 thread (total)", "value": measured.many,
+             "unit": "images/s", "note": note},
+            {"benchmark": benchmark, "case": "efficiency", "value": measured.efficiency, "unit": "ratio",
+             "note": "total(2) / (2 x rate(1))"},
+            {"benchmark": benchmark, "case": "control: 2 independent 1-worker jobs", "value": measured.control,
+             "unit": "ratio", "note": f"no communication ({measured.independent:.0f} images/s)"},
+            {"benchmark": benchmark, "case": "efficiency / control", "value": measured.of_control, "unit": "ratio",
+             "note": f"goal >= {goal}: {'met' if measured.of_control >= goal else 'NOT met'}"},
+        ]
+    return rows
 
 
 def _allreduce(quick, env_vars=None):
@@ -137,8 +161,8 @@ def _allreduce_rows(quick):
 
 
 def run(quick=False):
-    """Weak-scaling rows, then allreduce and fusion rows."""
-    return _scaling_rows(quick) + _allreduce_rows(quick)
+    """Weak-scaling rows (synthetic, then real training), then allreduce and fusion rows."""
+    return _scaling_rows(quick) + _training_rows(quick) + _allreduce_rows(quick)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,17 @@ Modules, one concern each:
     models       LeNet-5, a fully-connected baseline (Keras and Gluon under the same names)
     train        the four training steps written out (Keras GradientTape, Gluon autograd), History
     cost         parameters and multiply-accumulates per layer of a Keras model
+    resnext      ResNeXt (grouped convolutions) as a Keras model, for counting slide 59's networks
     visualize    filters, activations, activation maximization, saliency, occlusion
     ablation     the cluttered-MNIST task and the AlexNet layer-removal experiment (notebook 04)
     roofline     memory bandwidth, layer intensities, the roofline model, GPU datasheets (notebook 06)
     training_speed  oneDNN/threads/precision/XLA and Keras-vs-Gluon training speed, measured (notebook 06)
     schedules    learning-rate scaling and warmup schedules (Keras, Gluon, numpy)
     allreduce_model  the ring-allreduce cost model, fusion and the scaling projection
+    overlap      how much allreduce a Horovod timeline shows hidden behind backprop (notebook 08)
     large_batch  small vs large batch with linear scaling and warmup (notebook 09)
     transfer     pretraining, fine-tuning and frozen backbones; the ImageNet-weights check (notebook 10)
-    distributed_plots  timelines and loss curves of the distributed runs (notebook 07)
+    distributed_plots  timelines and loss curves of the distributed runs (notebooks 07, 08)
     distributed  launchers for Horovod, MXNet's parameter server and their worker scripts
     interactive  widgets (the live kernel editor)
     exercises    check functions for the notebooks' exercises
@@ -36,8 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from . import backends  # noqa: E402  (installs the MXNet numpy shim; imports no framework)
 
 __all__ = ["ablation", "allreduce_model", "backends", "bench", "conv", "cost", "data", "distributed",
-           "distributed_plots", "exercises", "interactive", "large_batch", "models", "paths", "roofline", "schedules",
-           "tables", "threads", "train", "training_speed", "transfer", "validation", "visualize"]
+           "distributed_plots", "exercises", "interactive", "large_batch", "models", "paths", "resnext", "roofline",
+           "schedules", "tables", "threads", "train", "training_speed", "transfer", "validation", "visualize"]
 __version__ = "0.1.0"
 
 

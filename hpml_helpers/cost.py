@@ -40,7 +40,8 @@ Checked against published numbers (tests/test_cost.py, within 2%):
 - MobileNet v1 (``keras.applications.MobileNet``, 224x224): 569 M mult-adds, 4.2 M parameters
   (Howard et al. 2017, Table 8).
 
-Used by notebooks 04-alexnet-depth-ablation, 06-compute-and-hardware and 07-distributed-sgd.
+Used by notebooks 04-alexnet-depth-ablation, 06-compute-and-hardware, 07-parameter-server and
+08-allreduce-and-horovod.
 """
 import math
 
@@ -187,7 +188,7 @@ def _check_matches_model(model, shapes, input_shape):
 
 
 def count_architecture(build):
-    """(model, Cost) of ``build()``, a Keras model built without allocating its weights (notebooks 06, 07)."""
+    """(model, Cost) of ``build()``, a Keras model built without allocating its weights (notebooks 06-08)."""
     import keras
 
     if not callable(build) or isinstance(build, keras.Model):  # a model is callable too: not what we need

@@ -16,7 +16,7 @@ Workers end with the launching process whatever ends it (SIGTERM, a hang-up, a k
 direct child gets a parent-death signal and its own process group, and every worker script (through
 ``workers/_common.py``) watches for the launcher and exits once it is gone, which also reaches the ranks
 horovodrun starts as grandchildren. Worker scripts live in ``hpml_helpers/workers/``.
-Used by notebooks 00, 07 and 09.
+Used by notebooks 00, 07, 08 and 09.
 """
 import json
 import math
@@ -261,9 +261,13 @@ def tf_config(ports, index):
 
 
 def run_tf_multiworker(script, num_workers=2, args=(), timeout=300, ports=None, env_vars=None, stream=True,
-                       oversubscribe=False, threads_per_worker=None):
-    """Run a TensorFlow multi-worker script on 127.0.0.1; return the workers' results sorted by index."""
+                       oversubscribe=False, threads_per_worker=None, bind_cores=False):
+    """Run a TensorFlow multi-worker script on 127.0.0.1; return the workers' results sorted by index.
+
+    ``bind_cores=True`` binds worker i to core i (``workers/_bind_core.py``), as ``run_horovod`` does.
+    """
     path = worker_script(script)
+    check_bool(bind_cores, "bind_cores")
     _check_count(num_workers, "num_workers", oversubscribe)
     _validate_common(args, timeout, env_vars, threads_per_worker, stream)
     if ports is None:
@@ -282,8 +286,8 @@ def run_tf_multiworker(script, num_workers=2, args=(), timeout=300, ports=None, 
         for index, label in enumerate(workers):
             # Quiet C++ logs unless asked; TF_CONFIG tells MultiWorkerMirroredStrategy who is who.
             extra = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **(env_vars or {}),
-                     "TF_CONFIG": tf_config(ports, index)}
-            group.start(label, [sys.executable, str(path), *map(str, args)],
+                     "TF_CONFIG": tf_config(ports, index), "HPML_LOCAL_RANK": index}
+            group.start(label, [sys.executable, *BIND_CORE * bind_cores, str(path), *map(str, args)],
                         _worker_environment(extra, threads_per_worker))
     except BaseException:
         group.kill_all()

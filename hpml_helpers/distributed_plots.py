@@ -15,7 +15,7 @@
 - ``plot_ring_allreduce(simulation)``: the steps of ``allreduce_model.ring_allreduce_simulation`` (itself a
   TEACHING MODEL, never what trains) as one small grid per step.
 
-Used by notebook 07-distributed-sgd.
+Used by notebooks 07-parameter-server and 08-allreduce-and-horovod.
 """
 import json
 import math

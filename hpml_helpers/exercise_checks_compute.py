@@ -67,6 +67,43 @@ def check_attainable_gflops(intensity, peak_gflops, bandwidth_gbs, answer):
 
 
 # --- notebook 07 -------------------------------------------------------------------------------
+@checked
+def check_stale_learning_rate(answer):
+    """Exercise 07.1: largest stable learning rate on f(w) = w^2/2 when every gradient is 1 update old."""
+    value, want = number(answer, "answer"), 1.0  # 2 sin(pi / 6) for delay 1, curvature 1
+    hint = _hint(value, {2.0: "2 is the limit without staleness; with a one-update-old gradient the iteration "
+                              "overshoots sooner."},
+                 "try learning rates with distributed_plots.delayed_gradient_descent(lr, delay=1, steps=500) "
+                 "and look whether |w| shrinks or grows.", 0.03)
+    return verdict(math.isclose(value, want, rel_tol=0.03),
+                   "1.0, half the limit of 2 without delay: stale gradients need smaller steps, and more "
+                   "asynchronous workers mean staler gradients; that is how async SGD diverges.", hint)
+
+
+def _straggler_speedup(num_workers, factor):
+    """Async / sync images/s with one of N workers ``factor`` times slower, every worker's speed fixed."""
+    return (num_workers - 1 + 1 / factor) / (num_workers / factor)
+
+
+@checked
+def check_straggler_speedup(num_workers, factor, answer):
+    """Exercise 07.2: async over sync images/s when one of N workers is ``factor`` x slower (within 2%)."""
+    num_workers = whole(num_workers, "num_workers", minimum=2)
+    factor = positive(factor, "factor")
+    value, want = number(answer, "answer"), _straggler_speedup(num_workers, factor)
+    hints = {_straggler_speedup(2, factor): "that is the speed-up for 2 workers, as in the cell above: put in "
+                                             f"N = {num_workers}.",
+             float(factor): "that is the limit for very many workers; with this N the straggler's own slow "
+                            "pushes still weigh in.",
+             num_workers / factor: "that is the synchronous rate alone (in units of one worker's speed)."}
+    hint = _hint(value, hints, "in units of one unslowed worker: async = (N - 1) + 1/factor (nobody waits), sync = "
+                               "N / factor (every worker at the straggler's pace); divide.", 0.02)
+    return verdict(math.isclose(value, want, rel_tol=0.02),
+                   f"({num_workers} - 1 + 1/{factor:g}) / ({num_workers}/{factor:g}) = {want:.2f}: the more workers, "
+                   f"the closer to {factor:g}x, the slowdown itself.", hint)
+
+
+# --- notebook 08 -------------------------------------------------------------------------------
 def _ring_seconds(num_bytes, num_workers, latency, bandwidth):
     """The ring-allreduce model T = 2(p-1) alpha + 2(p-1)/p N/B (as in allreduce_model.ring_allreduce_time)."""
     return 2 * (num_workers - 1) * latency + 2 * (num_workers - 1) / num_workers * num_bytes / bandwidth
@@ -74,7 +111,7 @@ def _ring_seconds(num_bytes, num_workers, latency, bandwidth):
 
 @checked
 def check_allreduce_prediction(latency, bandwidth, answer_seconds, num_bytes=100e6, num_workers=8):
-    """Exercise 06.1: the ring model's time for a 100 MB gradient on 8 workers (within 2%)."""
+    """Exercise 08.1: the ring model's time for a 100 MB gradient on 8 workers (within 2%)."""
     latency, bandwidth = positive(latency, "latency"), positive(bandwidth, "bandwidth")
     num_bytes, num_workers = positive(num_bytes, "num_bytes"), whole(num_workers, "num_workers", minimum=2)
     value, want = number(answer_seconds, "answer_seconds"), _ring_seconds(num_bytes, num_workers, latency, bandwidth)
@@ -90,7 +127,7 @@ def check_allreduce_prediction(latency, bandwidth, answer_seconds, num_bytes=100
 
 @checked
 def check_crossover_bytes(latency, bandwidth, num_workers, answer_bytes):
-    """Exercise 06.2: the buffer size where latency and bandwidth terms are equal, p alpha B (within 2%)."""
+    """Exercise 08.2: the buffer size where latency and bandwidth terms are equal, p alpha B (within 2%)."""
     latency, bandwidth = positive(latency, "latency"), positive(bandwidth, "bandwidth")
     num_workers = whole(num_workers, "num_workers", minimum=2)
     value, want = number(answer_bytes, "answer_bytes"), num_workers * latency * bandwidth
@@ -103,21 +140,8 @@ def check_crossover_bytes(latency, bandwidth, num_workers, answer_bytes):
 
 
 @checked
-def check_stale_learning_rate(answer):
-    """Exercise 06.3: largest stable learning rate on f(w) = w^2/2 when every gradient is 1 update old."""
-    value, want = number(answer, "answer"), 1.0  # 2 sin(pi / 6) for delay 1, curvature 1
-    hint = _hint(value, {2.0: "2 is the limit without staleness; with a one-update-old gradient the iteration "
-                              "overshoots sooner."},
-                 "try learning rates with distributed_plots.delayed_gradient_descent(lr, delay=1, steps=500) "
-                 "and look whether |w| shrinks or grows.", 0.03)
-    return verdict(math.isclose(value, want, rel_tol=0.03),
-                   "1.0, half the limit of 2 without delay: stale gradients need smaller steps, and more "
-                   "asynchronous workers mean staler gradients; that is how async SGD diverges.", hint)
-
-
-@checked
 def check_scaling_efficiency(rate_one, rate_total, num_workers, answer):
-    """Exercise 06.4: weak-scaling efficiency, total images/s on N workers / (N x images/s on 1), within 1%."""
+    """Exercise 08.3: weak-scaling efficiency, total images/s on N workers / (N x images/s on 1), within 1%."""
     rate_one, rate_total = positive(rate_one, "rate_one"), positive(rate_total, "rate_total")
     num_workers = whole(num_workers, "num_workers")
     value, want = number(answer, "answer"), rate_total / (num_workers * rate_one)
@@ -130,7 +154,7 @@ def check_scaling_efficiency(rate_one, rate_total, num_workers, answer):
 # --- notebook 09 -------------------------------------------------------------------------------
 @checked
 def check_scaled_learning_rate(base_learning_rate, base_batch_size, batch_size, answer):
-    """Exercise 07.1: the linear scaling rule, base rate x batch size / base batch size (within 1%)."""
+    """Exercise 09.1: the linear scaling rule, base rate x batch size / base batch size (within 1%)."""
     base = positive(base_learning_rate, "base_learning_rate")
     k = whole(batch_size, "batch_size") / whole(base_batch_size, "base_batch_size")
     value, want = number(answer, "answer"), base * k
@@ -143,7 +167,7 @@ def check_scaled_learning_rate(base_learning_rate, base_batch_size, batch_size, 
 
 @checked
 def check_warmup_learning_rate(start_learning_rate, peak_learning_rate, warmup_steps, step, answer):
-    """Exercise 07.2: the gradually warmed-up rate at ``step`` (linear from start to peak; 1% tolerance)."""
+    """Exercise 09.2: the gradually warmed-up rate at ``step`` (linear from start to peak; 1% tolerance)."""
     start, peak = positive(start_learning_rate, "start_learning_rate"), positive(peak_learning_rate,
                                                                               "peak_learning_rate")
     warmup, at = whole(warmup_steps, "warmup_steps"), whole(step, "step", minimum=0)
@@ -160,7 +184,7 @@ def check_warmup_learning_rate(start_learning_rate, peak_learning_rate, warmup_s
 
 @checked
 def check_number_of_updates(num_images, batch_size, num_epochs, answer):
-    """Exercise 07.3: parameter updates in ``num_epochs`` epochs when only full batches are used."""
+    """Exercise 09.3: parameter updates in ``num_epochs`` epochs when only full batches are used."""
     images, batch = whole(num_images, "num_images"), whole(batch_size, "batch_size")
     epochs = whole(num_epochs, "num_epochs")
     want, value = (images // batch) * epochs, number(answer, "answer")
@@ -178,7 +202,7 @@ _LENET5_BACKBONE_WEIGHTS = (5 * 5 * 1 * 6 + 6) + (5 * 5 * 6 * 16 + 16)  # conv1 
 
 @checked
 def check_trainable_parameters(num_classes, answer):
-    """Exercise 08.1: weights LeNet-5 trains when conv1 and conv2 are frozen and the output has num_classes units."""
+    """Exercise 10.1: weights LeNet-5 trains when conv1 and conv2 are frozen and the output has num_classes units."""
     classes = whole(num_classes, "num_classes")
     head = sum(inputs * units + units for inputs, units in _LENET5_HEAD) + 84 * classes + classes
     value = number(answer, "answer")
@@ -194,7 +218,7 @@ def check_trainable_parameters(num_classes, answer):
 
 @checked
 def check_freeze_backbone(freeze_function):
-    """Exercise 08.2: a function that makes a LeNet-5's conv1 and conv2 untrainable and returns the model."""
+    """Exercise 10.2: a function that makes a LeNet-5's conv1 and conv2 untrainable and returns the model."""
     freeze_function = function(freeze_function, "freeze_function", ["model"])
     from . import models
 
@@ -214,7 +238,7 @@ def check_freeze_backbone(freeze_function):
 
 @checked
 def check_forward_passes_saved(num_images, num_epochs, answer):
-    """Exercise 08.3: backbone forward passes saved by computing frozen features once instead of every epoch."""
+    """Exercise 10.3: backbone forward passes saved by computing frozen features once instead of every epoch."""
     images, epochs = whole(num_images, "num_images"), whole(num_epochs, "num_epochs")
     want, value = images * (epochs - 1), number(answer, "answer")
     hint = ("the features still have to be computed once: one pass per image before training."

@@ -17,6 +17,7 @@ from .exercise_checks_compute import (check_allreduce_prediction, check_arithmet
                                       check_attainable_gflops, check_crossover_bytes, check_forward_passes_saved,
                                       check_freeze_backbone, check_number_of_updates, check_roofline_bound,
                                       check_scaled_learning_rate, check_scaling_efficiency, check_stale_learning_rate,
+                                      check_straggler_speedup,
                                       check_trainable_parameters, check_training_exaflops, check_warmup_learning_rate)
 from .exercise_verdicts import NOT_ANSWERED, checked, verdict  # noqa: F401
 

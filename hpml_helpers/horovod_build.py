@@ -3,7 +3,7 @@ and whether their compiled extensions are really there; the answer is kept besid
 fingerprinted by those compiled files, so a notebook's setup cell does not wait 5-15 s for it.
 
 Used by ``backends.report`` (every notebook's setup cell), ``distributed.run_horovod``,
-scripts/check_horovod.py (set-up) and notebook 07-distributed-sgd.
+scripts/check_horovod.py (set-up) and notebook 08-allreduce-and-horovod.
 """
 import os
 import subprocess

@@ -25,7 +25,8 @@ Conventions:
   themselves, which is numerically more stable.
 
 Used by notebooks 02-training-a-cnn, 03-feature-visualization, 04-alexnet-depth-ablation,
-06-compute-and-hardware, 07-distributed-sgd, 09-large-batch-training and 10-transfer-learning.
+06-compute-and-hardware, 07-parameter-server, 08-allreduce-and-horovod, 09-large-batch-training and
+10-transfer-learning.
 """
 import functools
 

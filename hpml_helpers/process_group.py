@@ -3,7 +3,7 @@
 ``ProcessGroup`` streams each process's output prefixed by its label, collects the result lines the
 workers print (``workers/_common.py``'s protocol), and ``run_group`` waits with a timeout and ends every
 process on failure, timeout or interrupt. Children get a parent-death signal and their own session.
-Used by the launchers of ``distributed`` (notebooks 00, 07 and 09).
+Used by the launchers of ``distributed`` (notebooks 00, 07, 08 and 09).
 """
 import collections
 import ctypes

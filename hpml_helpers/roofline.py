@@ -9,7 +9,7 @@
 
 Bytes moved by a layer, the assumption behind every intensity here: its weights (biases included) once, plus
 its input and output activations for each image, each value read or written once (no cache reuse).
-Used by notebooks 06-compute-and-hardware and 07-distributed-sgd (the datasheets).
+Used by notebooks 06-compute-and-hardware and 07-parameter-server (the datasheets).
 """
 import math
 import re

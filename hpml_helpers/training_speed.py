@@ -3,9 +3,11 @@
 - ``keras_training_speed`` runs the worker script ``workers/keras_training_speed.py`` in a fresh Python
   (TensorFlow reads TF_ENABLE_ONEDNN_OPTS at import, so each setting needs its own process) through
   ``run_worker``, which enforces a timeout and reports the script's last output lines on failure.
+  Its workloads include ResNet-50 and ResNet-101 (``keras.applications``, no weights), the real networks of
+  slide 59, at any ``image_size``.
 - ``framework_speed`` is Keras vs Gluon on the same model and loop; ``speed_ratios`` and ``plot_speeds``
   and ``speed_table`` summarize the measurements.
-Used by notebooks 06-compute-and-hardware and 07-distributed-sgd.
+Used by notebooks 06-compute-and-hardware and 07-parameter-server.
 """
 import os
 import pathlib
@@ -20,8 +22,10 @@ from .validation import (check_bool, check_choice, check_number, check_positive_
 
 WORKER = pathlib.Path(REPO_ROOT) / "hpml_helpers" / "workers" / "keras_training_speed.py"
 PRECISIONS = ("float32", "mixed_bfloat16")
-WORKLOADS = ("lenet5", "conv_block")
-DEFAULT_BATCH_SIZES = {"lenet5": 128, "conv_block": 16}  # conv_block: ~1 s per step with oneDNN off
+WORKLOADS = ("lenet5", "conv_block", "resnet50", "resnet101")
+# conv_block: ~1 s per step with oneDNN off; the ResNets (keras.applications, 224x224): ~1 s per step on 2 cores,
+# batch 2 because their training process alone peaks at 1.2 GB (ResNet-50) to 1.8 GB (ResNet-101 at batch 4)
+DEFAULT_BATCH_SIZES = {"lenet5": 128, "conv_block": 16, "resnet50": 2, "resnet101": 2}
 
 
 class WorkerError(RuntimeError):
@@ -78,9 +82,13 @@ def _check_variants(variants):
     return [(precision, jit) for precision, jit in pairs]
 
 
-def keras_training_speed(workloads=WORKLOADS, variants=(("float32", False),), onednn=True, threads=None,
-                         batch_size=None, seconds=2.0, timeout=300):
+def keras_training_speed(workloads=("lenet5", "conv_block"), variants=(("float32", False),), onednn=True, threads=None,
+                         batch_size=None, seconds=2.0, timeout=300, image_size=224):
     """Keras training images/s per workload and (precision, jit_compile), in a fresh process.
+
+    Workloads: "lenet5", "conv_block", and "resnet50" / "resnet101" (``keras.applications``, no weights, on
+    ``image_size`` x ``image_size`` images; each result has its own ``peak_rss_mb``, so run the ResNets one
+    call each where memory is tight).
 
     ``train_gflops`` counts a training step as 3 forward passes (forward, and backward for the
     activations and for the weights): the usual estimate, slightly high for the first layer."""
@@ -94,7 +102,11 @@ def keras_training_speed(workloads=WORKLOADS, variants=(("float32", False),), on
     threads = None if threads is None else check_positive_int(threads, "threads")
     seconds = check_positive_number(seconds, "seconds")
     timeout = check_positive_number(timeout, "timeout")
+    image_size = check_positive_int(image_size, "image_size")
+    if image_size < 32:
+        raise ValueError(f"image_size must be at least 32 (the ResNets downsample 32x), got {image_size}")
     args = ["--workloads", *workloads, "--batch-sizes", *map(str, sizes), "--onednn", "on" if onednn else "off",
+            "--image-size", str(image_size),
             "--seconds", repr(seconds), "--variants", *(p + ":xla" * jit for p, jit in variants)]
     args += ["--threads", str(threads)] if threads else []
     label = f"keras_training_speed(onednn={onednn}, threads={threads})"

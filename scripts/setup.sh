@@ -8,7 +8,7 @@
 #      Horovod built for TensorFlow + Gloo (see below for why it exists);
 #   6. check the shipped data against data/SHA256SUMS.
 # A second run finds everything in place and only checks (a few seconds).
-# HPML_TF_HOROVOD=skip leaves step 5 out (saves about 5 minutes and 1.4 GB of disk; notebook 07's TensorFlow +
+# HPML_TF_HOROVOD=skip leaves step 5 out (saves about 5 minutes and 1.4 GB of disk; notebook 08's TensorFlow +
 # Horovod section then says it is missing and skips itself, and tests/test_tf_horovod.py fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -51,6 +51,12 @@ BENCH_ROWS = [
      "(target >= 0.85)", "{:.2f}"),
     (("horovod_weak_scaling_lenet5", "control: 2 independent 1-worker jobs"), "the same without communication "
      "(the machine's ceiling)", "{:.2f}"),
+    (("horovod_gluon_lenet5_mnist", "efficiency / control"), "Horovod + Gluon LeNet-5 MNIST training, efficiency / "
+     "control (target >= 0.85)", "{:.2f}"),
+    (("horovod_keras2_lenet5_mnist", "efficiency / control"), "Horovod + Keras 2 LeNet-5 MNIST training, "
+     "efficiency / control (target >= 0.85)", "{:.2f}"),
+    (("tf_distribute_lenet5_mnist", "efficiency / control"), "tf.distribute LeNet-5 MNIST training, efficiency / "
+     "control (target >= 0.7)", "{:.2f}"),
     (("horovod_allreduce_gloo_2ranks", "alpha (latency)"), "allreduce latency alpha (Gloo, 2 local ranks)",
      "{:.0f} us"),
     (("horovod_allreduce_gloo_2ranks", "B (bandwidth)"), "allreduce bandwidth B", "{:.2f} GB/s"),
@@ -61,7 +67,8 @@ BENCH_ROWS = [
 # that key result's values, "template" filled from them (str.format with the value names).
 HEADLINES = {
     "04-alexnet-depth-ablation": {"pick": "test error"},
-    "07-distributed-sgd": {"pick": "Horovod"},
+    "07-parameter-server": {"pick": "parameter server"},
+    "08-allreduce-and-horovod": {"pick": "Horovod"},
     "09-large-batch-training": {"pick": "vs 32", "template": "batch {batch_size} test error: naive {naive:.1f}%, "
                                 "linear + warmup {linear_warmup:.1f}% (batch 32: {small:.1f}%)"},
     "10-transfer-learning": {"pick": "labels/class"},
@@ -74,7 +81,10 @@ GALLERY = [
      "Zeiler & Fergus's layer removal repeated: test error per variant"),
     ("06-compute-and-hardware", "lenet_measured = roofline.measure_layers", 0,
      "the roofline of the machine, with LeNet-5's and AlexNet's layers on it"),
-    ("07-distributed-sgd", "horovod_runs = {}", 0, "Horovod data parallelism: loss per image and images/s, 1 vs 2 workers"),
+    ("07-parameter-server", "PS_BATCH, PS_LEARNING_RATE", 0,
+     "synchronous vs asynchronous SGD on MXNet's parameter server: training loss per step and over wall time"),
+    ("08-allreduce-and-horovod", "horovod_runs = {}", 0,
+     "Horovod data parallelism: loss per image and images/s, 1 vs 2 workers"),
     ("09-large-batch-training", "gallery", 0, "linear scaling + warmup: final test error against the batch size"),
     ("10-transfer-learning", "gallery", 0, "fine-tuned vs frozen backbone vs from scratch, by labels per class"),
 ]
@@ -293,9 +303,16 @@ def gallery_block(gallery=GALLERY, images=IMAGES, document=README, notebooks=NOT
     return "\n".join(lines)
 
 
+def current_results(results, notebooks=NOTEBOOKS):
+    """The entries of ``results`` whose notebook is still in ``notebooks``: the results of a notebook that was
+    renamed or split stay in the results file but leave the documents."""
+    return {key: entry for key, entry in results.items()
+            if (pathlib.Path(notebooks) / f"{entry['notebook']}.ipynb").exists()}
+
+
 def render():
     """{path: new text} for every generated document."""
-    results, bench = _load(NOTEBOOK_RESULTS), _load(BENCH_RESULTS)
+    results, bench = current_results(_load(NOTEBOOK_RESULTS)), _load(BENCH_RESULTS)
     blocks = {"instructor-timings": instructor_timings(results),
               "reference-results": reference_results(results, bench), "gallery": gallery_block()}
     texts = {}

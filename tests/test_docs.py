@@ -148,7 +148,7 @@ def test_gallery_images_come_from_the_executed_notebooks_small_and_missing_ones_
 
 def test_gallery_choices_name_cells_that_the_notebooks_have():
     stems = {path.stem for path in notebook_runner.notebook_paths()}
-    assert len(write_docs.GALLERY) == 5
+    assert len(write_docs.GALLERY) == 6
     for stem, key, number, caption in write_docs.GALLERY:
         assert stem in stems, f"{stem} is not a notebook"
         cells = json.loads((REPO_ROOT / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
@@ -187,3 +187,11 @@ def test_merging_a_run_keeps_the_other_notebooks_results(tmp_path):
     merged = json.loads(target.read_text())
     assert sorted(merged) == ["01-a:full", "02-b:full", "05-c:smoke"]
     assert merged["01-a:full"]["seconds"] == 95 and merged["02-b:full"]["seconds"] == 70
+
+
+def test_results_of_a_notebook_that_is_gone_stay_in_the_file_but_leave_the_documents(tmp_path):
+    (tmp_path / "01-a.ipynb").write_text("{}")
+    results = {"01-a:full": entry("01-a", "full", 95, 1500), "02-gone:full": entry("02-gone", "full", 60, 900),
+               "02-gone:smoke": entry("02-gone", "smoke", 9, 400)}
+    assert sorted(write_docs.current_results(results, tmp_path)) == ["01-a:full"]
+    assert "`02-gone`" not in write_docs.instructor_timings(write_docs.current_results(results, tmp_path))

@@ -4,6 +4,7 @@ import pytest
 import test_exercises_03_04
 import test_exercises_06
 import test_exercises_07
+import test_exercises_08
 import test_exercises_09
 import test_exercises_10
 from hpml_helpers import exercises
@@ -23,7 +24,8 @@ CASES = [
 
 
 # Every notebook's checks, each with a right answer, a wrong one and the `...` placeholder.
-ALL_CASES = CASES + test_exercises_03_04.CASES + test_exercises_06.CASES + test_exercises_07.CASES + test_exercises_09.CASES
+ALL_CASES = CASES + test_exercises_03_04.CASES + test_exercises_06.CASES + test_exercises_07.CASES + test_exercises_08.CASES
+ALL_CASES += test_exercises_09.CASES
 ALL_CASES += test_exercises_10.CASES
 
 

@@ -224,6 +224,16 @@ def test_keras_training_speed_with_onednn_off_runs_in_its_own_process():
     assert result["workload"] == "lenet5" and result["images_per_second"] > 0 and result["train_gflops"] > 0
 
 
+def test_keras_training_speed_times_a_real_resnet_on_small_images():
+    """ResNet-50 of keras.applications at 32x32 (the smallest it takes): its FLOP/s come from the kit's count."""
+    from hpml_helpers import cost
+
+    (result,) = training_speed.keras_training_speed(workloads=("resnet50",), batch_size=1, image_size=32, seconds=0.1)
+    assert result["workload"] == "resnet50" and result["image_size"] == 32 and result["batch_size"] == 1
+    macs = cost.count_application("ResNet50").macs * (32 / 224) ** 2  # convolutions scale with the positions
+    assert result["train_gflops"] == pytest.approx(6 * macs * result["images_per_second"] / 1e9, rel=0.1)
+
+
 def test_speed_ratios_divide_the_matching_settings():
     def row(rate, precision="float32", jit_compile=False, onednn=True, threads=2):
         return {"workload": "w", "precision": precision, "jit_compile": jit_compile, "onednn": onednn,

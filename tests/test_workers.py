@@ -193,9 +193,23 @@ def test_bench_distributed_turns_measurements_into_rows(monkeypatch):
     from bench import bench_distributed
     from hpml_helpers import allreduce_model
 
-    rates = {1: (1000.0, 1.0), 2: (1800.0, 0.9)}
-    monkeypatch.setattr(bench_distributed, "_synthetic", lambda num_proc, quick: rates[num_proc])
-    monkeypatch.setattr(bench_distributed, "_independent_pair", lambda quick: (1900.0, 0.95))
+    from hpml_helpers import distributed, scaling
+
+    rates = {(1, 0): (1000.0, 1.0), (1, 1): (900.0, 1.0), (2, 0): (1800.0, 0.9)}  # (workers, first core)
+    monkeypatch.setattr(bench_distributed, "_synthetic",
+                        lambda num_proc, quick, first_core=0: rates[num_proc, first_core])
+    training = {scaling.GLUON: (1000.0, 1800.0, 1900.0), scaling.TF_DISTRIBUTE: (1000.0, 1200.0, 2000.0)}
+
+    def fake_training(framework, num_workers, rounds, **options):
+        assert options["batch_size"] == bench_distributed.BATCH_SIZE
+        one, many, independent = training[framework]
+        return scaling.ScalingMeasurement(num_workers, one, many, independent, rounds)
+
+    def no_second_environment(env):
+        raise RuntimeError("the TensorFlow + Horovod environment is not built")
+
+    monkeypatch.setattr(scaling, "measure_lenet5_mnist", fake_training)
+    monkeypatch.setattr(distributed, "horovod_python", no_second_environment)
     sizes = [64 * 4 ** k for k in range(6)]
     seconds = [allreduce_model.ring_allreduce_time(size, 2, 500e-6, 1e9) for size in sizes]  # alpha 500 us, B 1 GB/s
 
@@ -209,6 +223,13 @@ def test_bench_distributed_turns_measurements_into_rows(monkeypatch):
     assert rows[(bench_distributed.SCALING, "efficiency")]["value"] == pytest.approx(0.9)  # 1800 / (2 x 1000)
     assert "NOT met" not in rows[(bench_distributed.SCALING, "efficiency")]["note"]
     assert rows[(bench_distributed.SCALING, "control: 2 independent 1-worker jobs")]["value"] == pytest.approx(0.95)
+    gluon, keras2, tf_distribute = (bench_distributed.TRAINING[f] for f in scaling.FRAMEWORKS)
+    assert rows[(gluon, "efficiency / control")]["value"] == pytest.approx(0.9 / 0.95)  # (1800/2000) / (1900/2000)
+    assert "goal >= 0.85: met" in rows[(gluon, "efficiency / control")]["note"]
+    assert rows[(tf_distribute, "efficiency / control")]["value"] == pytest.approx(0.6)  # 0.6 / 1.0
+    assert "NOT met" in rows[(tf_distribute, "efficiency / control")]["note"]
+    assert "NOT MEASURED" in rows[(keras2, "efficiency / control")]["note"]
+    assert np.isnan(rows[(keras2, "efficiency / control")]["value"])
     assert rows[(bench_distributed.ALLREDUCE, "alpha (latency)")]["value"] == pytest.approx(500, rel=1e-3)
     assert rows[(bench_distributed.ALLREDUCE, "B (bandwidth)")]["value"] == pytest.approx(1.0, rel=1e-3)
     assert rows[(bench_distributed.FUSION, "speed-up from fusion")]["value"] == pytest.approx(10.0)

@@ -2,9 +2,11 @@
 
     python -m hpml_helpers.workers._bind_core SCRIPT [ARGS ...]
 
-Started by ``distributed.run_horovod(..., bind_cores=True)``, for every rank. The core is number
+Started by ``distributed.run_horovod(..., bind_cores=True)`` and ``run_tf_multiworker(..., bind_cores=True)``,
+for every rank. The core is number
 ``(HPML_CORE_OFFSET + local rank) mod (cores this process may use)``; the local rank comes from Horovod
-(HOROVOD_LOCAL_RANK) or Open MPI (OMPI_COMM_WORLD_LOCAL_RANK), else 0.
+(HOROVOD_LOCAL_RANK), Open MPI (OMPI_COMM_WORLD_LOCAL_RANK) or
+``run_tf_multiworker`` (HPML_LOCAL_RANK, the worker's index), else 0.
 
 Why: with one math thread per rank, each rank still has helper threads (Horovod's background loop, Gloo's
 transport, MXNet's engine). Unbound, the scheduler lets them run on the *other* rank's core, so every step
@@ -17,7 +19,7 @@ import os
 import runpy
 import sys
 
-RANK_VARIABLES = ("HOROVOD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK")
+RANK_VARIABLES = ("HOROVOD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "HPML_LOCAL_RANK")  # last: run_tf_multiworker
 
 
 def local_rank(environ=os.environ):

@@ -1,6 +1,6 @@
 """Allreduce time over buffer sizes, and tensor fusion (many small tensors), with Horovod over Gloo.
 
-Run by ``bench/bench_distributed.py``, notebook 07 and the tests through
+Run by ``bench/bench_distributed.py``, notebook 08 and the tests through
 ``hpml_helpers.distributed.run_horovod``, or by hand:
     horovodrun -np 2 -H localhost:2 --gloo python hpml_helpers/workers/horovod_allreduce_benchmark.py --quick
     HOROVOD_FUSION_THRESHOLD=0 horovodrun -np 2 ... --gloo python .../horovod_allreduce_benchmark.py --quick

@@ -1,7 +1,7 @@
 """Data-parallel training of LeNet-5 on MNIST with Horovod and Keras 2 (tf.keras of TensorFlow 2.15).
 
 Runs in the second environment, .venv-tf-horovod (Horovod 0.28.1 builds against TensorFlow <= 2.15 only
-and has no Keras 3 support; see requirements-tf-horovod.txt). Started by notebook 07 and the tests through
+and has no Keras 3 support; see requirements-tf-horovod.txt). Started by notebook 08 and the tests through
 ``hpml_helpers.distributed.run_horovod(..., env="tensorflow")``, or by hand from the repository root:
     .venv-tf-horovod/bin/horovodrun -np 2 -H localhost:2 --gloo \\
         .venv-tf-horovod/bin/python hpml_helpers/workers/horovod_keras_mnist.py --epochs 1

@@ -1,6 +1,6 @@
 """Training throughput on random data with Horovod and Gluon, in the style of Horovod's synthetic benchmarks.
 
-Run by ``bench/bench_distributed.py``, notebook 07 and the tests through
+Run by ``bench/bench_distributed.py``, notebook 08 and the tests through
 ``hpml_helpers.distributed.run_horovod``, or by hand:
     horovodrun -np 2 -H localhost:2 --gloo python hpml_helpers/workers/horovod_synthetic_benchmark.py
 

@@ -1,4 +1,7 @@
-"""Keras training speed of a small CNN under one setting of oneDNN, threads, precision and XLA.
+"""Keras training speed of a CNN under one setting of oneDNN, threads, precision and XLA.
+
+Workloads: LeNet-5, a block of two 3x3 convolutions (the shape of ResNet-50's first stage), and ResNet-50 or
+ResNet-101 (``keras.applications``, no weights, ``--image-size`` pixels square, 1000 classes).
 
 Started by ``hpml_helpers.training_speed.keras_training_speed`` in a fresh Python, because TensorFlow reads
 TF_ENABLE_ONEDNN_OPTS once, at import, and fixes its thread pools before the first operation runs.
@@ -18,7 +21,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))  # run by hand: find hpml_helpers
 import hpml_helpers.workers._common as common  # noqa: E402
 
-WORKLOADS = ("lenet5", "conv_block")
+WORKLOADS = ("lenet5", "conv_block", "resnet50", "resnet101")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
@@ -35,13 +38,17 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     parser.add_argument("--batch-sizes", nargs="+", type=common.positive_int, default=None,
-                        help="one per workload (default: 128 for lenet5, 16 for conv_block)")
+                        help="one per workload (default: 128 for lenet5, 16 for conv_block, 2 for the ResNets)")
+    parser.add_argument("--image-size", type=common.positive_int, default=224,
+                        help="height and width of the ResNets' input images (default 224, ImageNet's)")
     parser.add_argument("--variants", nargs="+", type=variant, default=[("float32", False)])
     parser.add_argument("--onednn", choices=("on", "off"), default="on")
     parser.add_argument("--threads", type=common.positive_int, default=None, help="intra-op threads (default: all)")
     parser.add_argument("--seconds", type=common.positive_float, default=2.0, help="timed seconds per setting")
     args = parser.parse_args(argv)
-    defaults = {"lenet5": 128, "conv_block": 16}  # conv_block: ~1 s per step with oneDNN off
+    defaults = {"lenet5": 128, "conv_block": 16, "resnet50": 2, "resnet101": 2}  # conv_block: ~1 s a step, oneDNN off
+    if args.image_size < 32:
+        parser.error(f"--image-size must be at least 32 (the ResNets downsample 32x), got {args.image_size}")
     sizes = args.batch_sizes or [defaults[workload] for workload in args.workloads]
     if len(sizes) != len(args.workloads):
         parser.error(f"--batch-sizes needs one size per workload ({len(args.workloads)}), got {len(sizes)}")
@@ -58,11 +65,14 @@ def peak_rss_mb():
         return float("nan")
 
 
-def build(workload, keras):
+def build(workload, keras, image_size=224):
     from hpml_helpers import models
 
     if workload == "lenet5":
         return models.lenet5()
+    if workload.startswith("resnet"):  # HPML: the real network, random weights: the same work per image
+        application = keras.applications.ResNet50 if workload == "resnet50" else keras.applications.ResNet101
+        return application(weights=None, input_shape=(image_size, image_size, 3), classifier_activation=None)
     layers = keras.layers  # two 3x3 convolutions on 56x56x64 maps: the shape of ResNet-50's first stage
     return keras.Sequential([keras.Input((56, 56, 64)),
                              layers.Conv2D(64, 3, padding="same", activation="relu"),
@@ -89,7 +99,7 @@ def main(argv=None):
         for precision, jit_compile in args.variants:
             keras.mixed_precision.set_global_policy(precision)  # HPML: bfloat16 compute, float32 weights
             keras.utils.set_random_seed(0)
-            model = build(workload, keras)
+            model = build(workload, keras, args.image_size)
             batch = args.batch_sizes[workload]
             x = rng.random((batch,) + tuple(model.input_shape[1:]), dtype=np.float32)
             y = rng.integers(0, 10, batch)
@@ -112,6 +122,7 @@ def main(argv=None):
             result = {"workload": workload, "setting": setting, "precision": precision, "jit_compile": jit_compile,
                       "onednn": onednn, "threads": threads, "batch_size": batch, "images_per_second": rate,
                       "first_step_seconds": first,
+                      "image_size": int(model.input_shape[1]),
                       # a training step is ~3 forward passes: forward, backward for activations and weights
                       "train_gflops": 3 * 2 * cost.count(model).macs * rate / 1e9, "peak_rss_mb": peak_rss_mb()}
             common.emit_result(result)

@@ -1,6 +1,6 @@
 """Data-parallel training of LeNet-5 on MNIST with TensorFlow's MultiWorkerMirroredStrategy (Keras 3 model).
 
-Started by ``hpml_helpers.distributed.run_tf_multiworker`` (notebook 07 and the tests), which gives
+Started by ``hpml_helpers.distributed.run_tf_multiworker`` (notebook 08 and the tests), which gives
 each worker a TF_CONFIG naming the cluster (127.0.0.1 and free ports) and its own index. By hand, one
 shell per worker (see cluster/tf_multiworker.sbatch for a SLURM cluster):
     export HPML_CLUSTER='{"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}'
@@ -11,12 +11,20 @@ shell per worker (see cluster/tf_multiworker.sbatch for a SLURM cluster):
 
 A custom loop, because Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy;
 it is also the lecture's four steps written out:
-1. sample: a tf.data dataset batched with the GLOBAL batch, distributed by the strategy (each worker
-   takes its part of every global batch: auto-shard policy DATA);
+1. sample: each worker batches its own shard of the images (``distribute_datasets_from_function``;
+   ``--input global`` instead batches with the GLOBAL batch and lets the strategy hand each worker its
+   part, auto-shard policy DATA: every worker then reads and batches all the data);
 2. forward pass to the loss, scaled by the global batch (``tf.nn.compute_average_loss``) so that the
    gradients summed over workers are the gradient of the mean loss over the global batch;
 3. backprop (``tf.GradientTape``); the optimizer's ``apply_gradients`` all-reduces them across workers;
 4. update, identical on every worker, so the weights stay identical (the result's checksum proves it).
+
+Speed (notebook 08, section 5, measures each): ``--steps-per-call`` steps run in one ``tf.function``
+call (a Python round trip and a loss read-out per call, not per step); ``run_tf_multiworker(bind_cores=True)``
+gives every worker its own core; the per-worker input pipeline batches only that worker's shard. The
+gradients need no option: inside a ``tf.function`` the strategy already concatenates all of them into one
+all-reduce (``CommunicationOptions(bytes_per_pack=0)``, its default, means a single pack).
+The first step (tracing) is left out of images_per_second.
 
 Result (one line per worker): rank (the task index), num_workers, losses (global mean loss per step,
 ``strategy.reduce``), images_per_second, param_sum/param_digest, test_accuracy (worker 0).
@@ -46,6 +54,11 @@ def parse_arguments(argv=None):
     parser.add_argument("--max-steps", type=common.nonnegative_int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=common.positive_int, default=20)
+    parser.add_argument("--steps-per-call", type=common.positive_int, default=10,
+                        help="training steps per tf.function call (1: one Python round trip per step)")
+    parser.add_argument("--input", choices=("per-worker", "global"), default="per-worker",
+                        help="per-worker: each worker batches its own shard; global: every worker builds the "
+                             "global batch and keeps its part (auto-shard policy DATA)")
     return parser, parser.parse_args(argv)
 
 
@@ -71,14 +84,22 @@ def main(argv=None):
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)
 
-    dataset = (tf.data.Dataset.from_tensor_slices((images, labels))
-               .shuffle(len(labels), seed=args.seed, reshuffle_each_iteration=True)
-               .batch(global_batch, drop_remainder=True)  # HPML: batch with the global batch size
-               .repeat(args.epochs))
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = dataset.with_options(options)  # HPML: each worker takes its part of every global batch
-    distributed_dataset = strategy.experimental_distribute_dataset(dataset)
+    if args.input == "global":
+        dataset = (tf.data.Dataset.from_tensor_slices((images, labels))
+                   .shuffle(len(labels), seed=args.seed, reshuffle_each_iteration=True)
+                   .batch(global_batch, drop_remainder=True)  # batch with the global batch size
+                   .repeat(args.epochs))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        distributed_dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
+    else:
+        def worker_dataset(context):  # HPML: each worker reads and batches only its own shard of the images
+            shard = context.input_pipeline_id
+            return (tf.data.Dataset.from_tensor_slices((images[shard::num_workers], labels[shard::num_workers]))
+                    .shuffle(len(labels) // num_workers, seed=args.seed + shard, reshuffle_each_iteration=True)
+                    .batch(context.get_per_replica_batch_size(global_batch), drop_remainder=True)
+                    .repeat(args.epochs).prefetch(2))
+        distributed_dataset = strategy.distribute_datasets_from_function(worker_dataset)
 
     keras.utils.set_random_seed(args.seed)  # the same initial weights everywhere (the strategy also syncs)
     with strategy.scope():  # HPML: variables created here are mirrored on every worker
@@ -95,22 +116,29 @@ def main(argv=None):
         return loss
 
     @tf.function
-    def train_step(batch):
-        per_replica = strategy.run(replica_step, args=batch)  # HPML: the step on every worker's batch part
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)  # HPML: global mean loss
+    def train_steps(iterator, count):
+        """``count`` steps in one call; the global mean losses of all of them in one collective at the end."""
+        step_losses = tf.TensorArray(tf.float32, size=count)
+        for index in tf.range(count):
+            per_replica = strategy.run(replica_step, args=next(iterator))  # HPML: the step on every worker's batch
+            step_losses = step_losses.write(index, strategy.experimental_local_results(per_replica)[0])
+        # HPML: one all-reduce for the losses of the whole call, not one per step
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, step_losses.stack(), axis=None)
 
-    losses, step = [], 0
+    call_losses, step = [], 0  # one tensor of losses per call; read once at the end
     start = None
-    for batch in distributed_dataset:
-        if step >= total_steps:
-            break
-        losses.append(train_step(batch))
-        step += 1
-        if step == 1:
-            start = time.perf_counter()  # the first step traces the function: leave it out of the rate
-        if rank == 0 and step % args.log_every == 0:
-            print(f"step {step}/{total_steps} loss {float(losses[-1]):.4f}", flush=True)
-    losses = [float(value) for value in losses]  # reading the values waits for the last step
+    iterator = iter(distributed_dataset)
+    while step < total_steps:
+        count = 1 if step == 0 else min(args.steps_per_call, total_steps - step)
+        losses = train_steps(iterator, tf.constant(count))
+        if step == 0:
+            losses = losses.numpy()  # the first call traces the function: wait for it, then start the clock
+            start = time.perf_counter()
+        call_losses.append(losses)
+        step += count
+        if rank == 0 and step // args.log_every > (step - count) // args.log_every:
+            print(f"step {step}/{total_steps} loss {float(np.ravel(losses)[-1]):.4f}", flush=True)
+    losses = [float(value) for call in call_losses for value in np.ravel(call)]  # waits for the last step
     seconds = time.perf_counter() - start if start else 0.0
     images_per_second = (step - 1) * args.batch_size / seconds if seconds > 0 else 0.0
     param_sum, param_digest = common.checksum([variable.numpy() for variable in model.trainable_variables])
