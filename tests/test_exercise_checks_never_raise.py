@@ -40,6 +40,7 @@ RIGHT = {
     "check_allreduce_prediction": lambda t: (t(500e-6), t(1e9), t(2 * 7 * 500e-6 + 2 * 7 / 8 * 100e6 / 1e9)),
     "check_crossover_bytes": lambda t: (t(500e-6), t(1e9), t(2), t(2 * 500e-6 * 1e9)),
     "check_stale_learning_rate": lambda t: (t(1.0),),
+    "check_straggler_speedup": lambda t: (t(8), t(3), t(2.75)),
     "check_scaling_efficiency": lambda t: (t(1000.0), t(1800.0), t(2), t(0.9)),
     "check_scaled_learning_rate": lambda t: (t(0.1), t(256), t(8192), t(3.2)),
     "check_warmup_learning_rate": lambda t: (t(0.1), t(3.2), t(780), t(156), t(0.72)),
