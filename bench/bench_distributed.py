@@ -33,6 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as a script: make the kit importable without installing it
     sys.path.insert(0, ROOT)
 
+from hpml_helpers import scaling  # noqa: E402  (light: no framework is imported)
+
 TARGET_EFFICIENCY = 0.85
 # Per-worker batch: LeNet-5 computes little per image, so a big batch keeps the step (~50 ms on one core)
 # long against the gradient allreduce (247 KB, a few ms); at batch 128 communication weighs 4x more.
@@ -40,8 +42,8 @@ BATCH_SIZE = 512
 SCALING = "horovod_weak_scaling_lenet5"
 ALLREDUCE = "horovod_allreduce_gloo_2ranks"
 FUSION = "horovod_tensor_fusion_64x4KB"
-TRAINING = {"Horovod + Gluon": "horovod_gluon_lenet5_mnist", "Horovod + Keras 2 (TF 2.15)": "horovod_keras2_lenet5_mnist",
-            "tf.distribute + Keras 3": "tf_distribute_lenet5_mnist"}  # scaling.FRAMEWORKS -> benchmark name
+TRAINING = {scaling.GLUON: "horovod_gluon_lenet5_mnist", scaling.KERAS2: "horovod_keras2_lenet5_mnist",
+            scaling.TF_DISTRIBUTE: "tf_distribute_lenet5_mnist"}  # framework -> benchmark name
 
 
 def _synthetic(num_proc, quick, first_core=0):
@@ -58,8 +60,6 @@ def _synthetic(num_proc, quick, first_core=0):
 
 
 def _scaling_rows(quick):
-    from hpml_helpers import scaling
-
     rounds = 1 if quick else 3
     cores = []  # the fewest cores any synthetic worker got, per run
 
@@ -87,7 +87,7 @@ def _scaling_rows(quick):
 
 def _training_rows(quick):
     """Efficiency / control of LeNet-5 MNIST training with Horovod + Gluon, Horovod + Keras 2, tf.distribute."""
-    from hpml_helpers import distributed, scaling
+    from hpml_helpers import distributed
 
     rounds = 1 if quick else 2
     rows = []
